@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Per-CPU, per-slot counters. Every drop goes through drop(). */
+#ifndef XDPNET_BPF_STATS_H
+#define XDPNET_BPF_STATS_H
+#include "common.h"
+#include "../../maps/stats.h"
+
+static __always_inline struct xdpnet_port_stats *stats_of(__u32 slot)
+{
+	return bpf_map_lookup_elem(&xdpnet_stats, &slot);
+}
+
+static __always_inline void ctr_add(struct xdpnet_port_stats *st, enum xdpnet_counter c, __u64 n)
+{
+	if (st && c < XDPNET_CTR_MAX)
+		st->ctr[c] += n; /* per-CPU value: no atomics needed */
+}
+
+static __always_inline void ctr_inc_slot(__u32 slot, enum xdpnet_counter c)
+{
+	ctr_add(stats_of(slot), c, 1);
+}
+
+static __always_inline void drop_count(struct xdpnet_port_stats *st, int reason)
+{
+	if (st && reason > 0 && reason < XDPNET_DROP_MAX)
+		st->drops[reason]++;
+}
+
+/* Count a drop under its reason and return the XDP verdict. */
+static __always_inline int xdp_drop(struct xdpnet_port_stats *st, int reason)
+{
+	drop_count(st, reason);
+	return XDP_DROP;
+}
+
+#endif

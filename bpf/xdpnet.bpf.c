@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * xdpnet datapath: the bridged-mode L2 switch.
+ *
+ *   xdpnet_ingress       XDP on every port: parse -> VLAN -> learn -> deliver
+ *   xdpnet_flood_egress  XDP in each VLAN flood devmap entry: per-port tag pop
+ *   xdpnet_host_flood    tc ingress on host ports: flood with the host's copy
+ *   xdpnet_fdb_gc        run by the loader: one aging pass, arms the gc timer
+ *
+ * docs/architecture.md walks through these stage by stage.
+ */
+#include "lib/common.h"
+#include "lib/parse.h"
+#include "lib/port.h"
+#include "lib/stats.h"
+#include "lib/vlan.h"
+#include "lib/fdb.h"
+#include "lib/flood.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Frames on an interface the live policy does not know: not ours, pass. */
+static __always_inline int not_a_port(void)
+{
+	ctr_inc_slot(XDPNET_SLOT_NONE, XDPNET_CTR_NOT_PORT);
+	return XDP_PASS;
+}
+
+static __always_inline int to_host(struct xdpnet_port_stats *st)
+{
+	ctr_add(st, XDPNET_CTR_TO_HOST, 1);
+	return XDP_PASS;
+}
+
+/* Stage 5a: known unicast leaves through the transmit devmap, tagged for the
+ * egress port. */
+static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p,
+					   const struct xdpnet_port *in,
+					   const struct xdpnet_port *out,
+					   struct xdpnet_port_stats *st)
+{
+	int r;
+
+	if (out->slot == in->slot)
+		return xdp_drop(st, XDPNET_DROP_SAME_PORT);
+	if (!port_has_vlan(out, p->vid))
+		return xdp_drop(st, XDPNET_DROP_EGRESS_NOT_MEMBER);
+	r = xdp_vlan_egress(ctx, p, out);
+	if (r)
+		return xdp_drop(st, r);
+	r = bpf_redirect_map(&xdpnet_tx, out->ifindex, XDP_ABORTED);
+	if (r != XDP_REDIRECT)
+		return xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+	ctr_inc_slot(out->slot, XDPNET_CTR_TX_UNICAST);
+	return XDP_REDIRECT;
+}
+
+SEC("xdp")
+int xdpnet_ingress(struct xdp_md *ctx)
+{
+	struct pkt p = {};
+	const struct xdpnet_port *in, *out;
+	const struct xdpnet_config *cfg;
+	struct xdpnet_port_stats *st;
+	__u32 gen = live_gen();
+	__u64 now;
+	int r;
+
+	/* Stage 0: which port, which policy. */
+	in = port_of_ifindex(gen, ctx->ingress_ifindex);
+	cfg = config_of(gen);
+	if (!in || !cfg)
+		return not_a_port();
+	st = stats_of(in->slot);
+	pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	p.len = p.end - p.data;
+	ctr_add(st, XDPNET_CTR_RX, 1);
+	ctr_add(st, XDPNET_CTR_RX_BYTES, p.len);
+
+	/* Stage 1: Ethernet and tag. */
+	r = parse_l2(&p);
+	if (r)
+		return xdp_drop(st, r);
+
+	/* Stage 2: VLAN membership. */
+	r = vlan_classify(&p, in);
+	if (r == STAGE_TO_HOST)
+		return to_host(st);
+	if (r)
+		return xdp_drop(st, r);
+
+	/* Stage 3: learn the source. */
+	if (mac_is_multicast(p.eth->h_source) || mac_is_zero(p.eth->h_source))
+		return xdp_drop(st, XDPNET_DROP_BAD_SRC_MAC);
+	now = bpf_ktime_get_coarse_ns();
+	fdb_learn(&p, in, st, now);
+
+	/* Stage 4: the host's own frames on its native VLAN go up the stack;
+	 * its broadcasts go up too and tc (xdpnet_host_flood) floods them. */
+	if ((in->flags & XDPNET_PORT_HOST) && p.tag == TAG_NONE &&
+	    (mac_is_multicast(p.eth->h_dest) || mac_equal(p.eth->h_dest, in->mac)))
+		return to_host(st);
+
+	/* Stage 5: deliver. */
+	if (!mac_is_multicast(p.eth->h_dest)) {
+		out = fdb_lookup(&p, gen, now, cfg->aging_ns);
+		if (out)
+			return forward_unicast(ctx, &p, in, out, st);
+	}
+	return xdp_flood(ctx, &p, gen, st);
+}
+
+/* Runs on each flooded copy, for its egress port (devmap entry program). The
+ * frame arrives tagged with its VLAN; ports that want it untagged get it so. */
+SEC("xdp/devmap")
+int xdpnet_flood_egress(struct xdp_md *ctx)
+{
+	struct pkt p = {};
+	const struct xdpnet_port *out;
+	struct xdpnet_port_stats *st;
+	int r;
+
+	out = port_of_ifindex(live_gen(), ctx->egress_ifindex);
+	if (!out) {
+		drop_count(stats_of(XDPNET_SLOT_NONE), XDPNET_DROP_STALE_CONFIG);
+		return XDP_DROP;
+	}
+	st = stats_of(out->slot);
+	pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	r = parse_l2(&p);
+	if (r)
+		return xdp_drop(st, r);
+	if (p.tag != TAG_8021Q)
+		return xdp_drop(st, XDPNET_DROP_STALE_CONFIG);
+	p.vid = p.tci & VLAN_VID_MASK;
+	if (!port_has_vlan(out, p.vid))
+		return xdp_drop(st, XDPNET_DROP_EGRESS_NOT_MEMBER);
+	r = xdp_vlan_egress(ctx, &p, out);
+	if (r)
+		return xdp_drop(st, r);
+	ctr_add(st, XDPNET_CTR_TX_FLOOD, 1);
+	return XDP_PASS;
+}
+
+/*
+ * tc ingress on host ports. XDP passed an untagged broadcast/multicast of the
+ * native VLAN up so the host gets it; here the other ports of the VLAN get
+ * their copies (bpf_clone_redirect), untagged ones first, then tagged ones.
+ * Everything else the host receives is left alone (TC_ACT_OK).
+ */
+struct host_flood_ctx {
+	struct __sk_buff *skb;
+	const struct xdpnet_vlan *vlan;
+	__u32 gen;
+	__u16 vid;
+	__u16 in_slot;
+	__u32 tagged; /* this pass sends to ports that want a tag */
+	__u32 tagged_pending;
+	__u32 sent;
+};
+
+/* bpf_loop body: one member of the VLAN (bounded by the helper, so the
+ * verifier checks it once rather than 255 times). */
+static long host_flood_member(__u32 i, struct host_flood_ctx *c)
+{
+	const struct xdpnet_port *out;
+	__u32 slot;
+
+	if (i >= XDPNET_VLAN_MAX_MEMBERS)
+		return 1;
+	slot = c->vlan->members[i];
+	if (slot == c->in_slot)
+		return 0;
+	out = port_of_slot(c->gen, slot);
+	if (!out)
+		return 0;
+	if (port_wants_tag(out, c->vid) != (int)c->tagged) {
+		c->tagged_pending += !c->tagged;
+		return 0;
+	}
+	if (bpf_clone_redirect(c->skb, out->ifindex, 0) == 0) {
+		ctr_inc_slot(slot, XDPNET_CTR_TX_FLOOD);
+		c->sent++;
+	} else {
+		drop_count(stats_of(slot), XDPNET_DROP_NO_TX_PORT);
+	}
+	return 0;
+}
+
+SEC("tc")
+int xdpnet_host_flood(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct host_flood_ctx c = { .gen = live_gen() };
+	const struct xdpnet_port *in;
+	const struct xdpnet_vlan *v;
+
+	if ((void *)(eth + 1) > end || !mac_is_multicast(eth->h_dest) || skb->vlan_present ||
+	    eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+		return TC_ACT_OK;
+	in = port_of_ifindex(c.gen, skb->ingress_ifindex);
+	if (!in || !(in->flags & XDPNET_PORT_HOST) || !in->pvid)
+		return TC_ACT_OK;
+	c.vid = in->pvid;
+	c.in_slot = in->slot;
+	v = vlan_of(c.gen, c.vid);
+	if (!v)
+		return TC_ACT_OK;
+	c.skb = skb;
+	c.vlan = v;
+	bpf_loop(v->count, host_flood_member, &c, 0);
+	if (c.tagged_pending && bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), c.vid) == 0) {
+		c.tagged = 1;
+		bpf_loop(v->count, host_flood_member, &c, 0);
+		bpf_skb_vlan_pop(skb);
+	}
+	if (c.sent)
+		ctr_inc_slot(c.in_slot, XDPNET_CTR_FLOODED);
+	return TC_ACT_OK;
+}
+
+/*
+ * FDB aging. Lookups already ignore expired entries (fdb_expired), so aging
+ * holds with no process running; this pass frees their slots. It runs from a
+ * bpf_timer in the pinned xdpnet_gc map, and once on demand when the loader
+ * runs this program with BPF_PROG_TEST_RUN (which also arms the timer).
+ */
+struct gc_ctx {
+	__u64 now;
+	__u64 aging_ns;
+	__u64 removed;
+};
+
+static long gc_elem(void *map, struct xdpnet_fdb_key *key,
+		    struct xdpnet_fdb_entry *e, struct gc_ctx *c)
+{
+	if (!fdb_expired(e, c->now, c->aging_ns))
+		return 0;
+	__u32 slot = e->slot;
+	if (bpf_map_delete_elem(map, key) == 0) {
+		maccnt_add(slot, -1);
+		c->removed++;
+	}
+	return 0;
+}
+
+static __noinline int gc_pass(struct xdpnet_gc *g)
+{
+	const struct xdpnet_config *cfg = config_of(live_gen());
+	struct gc_ctx c = { .now = bpf_ktime_get_coarse_ns() };
+
+	if (!g)
+		return 0;
+	if (cfg && cfg->aging_ns) {
+		c.aging_ns = cfg->aging_ns;
+		bpf_for_each_map_elem(&xdpnet_fdb, gc_elem, &c, 0);
+	}
+	g->passes++;
+	g->removed += c.removed;
+	g->last_run_ns = c.now;
+	return 0;
+}
+
+static int gc_timer_fired(void *map, __u32 *key, struct xdpnet_gc *g)
+{
+	gc_pass(g);
+	bpf_timer_start(&g->timer, g->interval_ns ?: 1000000000ULL, 0);
+	return 0;
+}
+
+SEC("xdp")
+int xdpnet_fdb_gc(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct xdpnet_gc *g = bpf_map_lookup_elem(&xdpnet_gc, &zero);
+
+	if (!g)
+		return XDP_ABORTED;
+	gc_pass(g);
+	if (!g->armed) {
+		if (bpf_timer_init(&g->timer, &xdpnet_gc, 1 /* CLOCK_MONOTONIC */))
+			return XDP_ABORTED;
+		if (bpf_timer_set_callback(&g->timer, gc_timer_fired))
+			return XDP_ABORTED;
+		g->armed = 1;
+	}
+	bpf_timer_start(&g->timer, g->interval_ns ?: 1000000000ULL, 0);
+	return XDP_PASS;
+}

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * The xdpnet ABI shared by the BPF programs and the C++ loader.
+ *
+ * This header is the single definition of every map key and value, of the
+ * constants that size the maps, and of the drop reasons and counters. It is
+ * plain C with fixed-width types and explicit padding; the size assertions
+ * at the bottom compile on both sides, so a change that moves a field breaks
+ * the build instead of silently changing the meaning of pinned state.
+ *
+ * Bump XDPNET_ABI_VERSION whenever a struct here changes meaning: the loader
+ * refuses to adopt pinned state with another version.
+ */
+#ifndef XDPNET_ABI_H
+#define XDPNET_ABI_H
+
+#include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_timer */
+
+#define XDPNET_ABI_VERSION 1
+
+/* Sizing. Port slots are small dense indices the loader assigns to ports;
+ * they index the per-port arrays (config, stats, MAC counts). */
+#define XDPNET_MAX_PORTS 255
+#define XDPNET_SLOT_NONE XDPNET_MAX_PORTS /* stats slot for "not a port" */
+#define XDPNET_STATS_SLOTS (XDPNET_MAX_PORTS + 1)
+#define XDPNET_MAX_IFINDEX 65536          /* ifindex -> slot table size */
+#define XDPNET_VLAN_COUNT 4096
+#define XDPNET_GENS 2 /* policy generations: one live, one being built */
+
+/* Port modes and flags (struct xdpnet_port.mode / .flags). */
+enum xdpnet_port_mode {
+	XDPNET_MODE_ACCESS = 1,
+	XDPNET_MODE_TRUNK = 2,
+};
+
+enum xdpnet_port_flags {
+	/* The host's own stack lives on this port's native VLAN (an uplink):
+	 * frames for the port's MAC go up, broadcasts get a host copy. */
+	XDPNET_PORT_HOST = 1 << 0,
+};
+
+/* Per-generation port configuration, indexed by gen * MAX_PORTS + slot. */
+struct xdpnet_port {
+	__u32 ifindex;
+	__u16 slot;
+	__u16 pvid;     /* access: the port's VLAN; trunk: native VLAN, 0 = none */
+	__u8 mode;      /* enum xdpnet_port_mode; 0 = slot unused */
+	__u8 flags;     /* enum xdpnet_port_flags */
+	__u8 mac[6];    /* the interface's own MAC (the host's, on host ports) */
+	__u32 mac_limit; /* learned MACs allowed, 0 = unlimited */
+	__u32 pad;
+	__u64 vlans[XDPNET_VLAN_COUNT / 64]; /* allowed VLANs (trunk); pvid set too */
+};
+
+/* Per-generation VLAN: the member slots, for floods done in tc (host copy). */
+#define XDPNET_VLAN_MAX_MEMBERS 255
+struct xdpnet_vlan {
+	__u8 count;
+	__u8 members[XDPNET_VLAN_MAX_MEMBERS]; /* slots */
+};
+
+/* Per-generation bridge configuration. */
+struct xdpnet_config {
+	__u64 aging_ns; /* dynamic FDB entries unused this long are ignored */
+	__u32 flags;    /* reserved */
+	__u32 pad;
+};
+
+/* The single live-state record (array index 0). Writing active_gen is the
+ * atomic switch between two fully built policy generations. */
+struct xdpnet_state {
+	__u32 active_gen; /* 0 or 1 */
+	__u32 abi_version;
+};
+
+/* Forwarding database: (VLAN, MAC) -> port. */
+struct xdpnet_fdb_key {
+	__u16 vlan;
+	__u8 mac[6];
+};
+
+enum xdpnet_fdb_flags {
+	XDPNET_FDB_STATIC = 1 << 0, /* from policy or `fdb add`: never ages, never moves */
+};
+
+struct xdpnet_fdb_entry {
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns() of the last frame from it */
+	__u32 ifindex;
+	__u16 slot;
+	__u8 flags; /* enum xdpnet_fdb_flags */
+	__u8 pad;
+};
+
+/* Housekeeping (array index 0): the in-kernel FDB aging pass. The timer
+ * keeps running with no xdpnet process because the map is pinned. */
+struct xdpnet_gc {
+	struct bpf_timer timer;
+	__u64 interval_ns;
+	__u64 armed;
+	__u64 passes;
+	__u64 removed;
+	__u64 last_run_ns;
+};
+
+/*
+ * Drop reasons. Every XDP_DROP / TC_ACT_SHOT the datapath returns is counted
+ * under exactly one of these, per port and per CPU. X(ENUM, "name", "help")
+ */
+#define XDPNET_DROP_REASONS(X)                                                       \
+	X(RUNT, "runt", "frame shorter than an Ethernet header")                      \
+	X(TRUNCATED_VLAN, "truncated_vlan", "VLAN tag announced but frame too short") \
+	X(TAGGED_ON_ACCESS, "tagged_on_access", "tagged frame on an access port (VLAN hopping)") \
+	X(VLAN_NOT_ALLOWED, "vlan_not_allowed", "tag not in the trunk's allowed VLANs") \
+	X(NO_NATIVE_VLAN, "no_native_vlan", "untagged frame on a trunk without a native VLAN") \
+	X(QINQ, "qinq", "802.1ad or double-tagged frame on a trunk")                   \
+	X(BAD_SRC_MAC, "bad_src_mac", "multicast or zero source MAC")                  \
+	X(SAME_PORT, "same_port", "destination is behind the ingress port")            \
+	X(EGRESS_NOT_MEMBER, "egress_not_member", "FDB port is not in the frame's VLAN") \
+	X(NO_FLOOD_PEERS, "no_flood_peers", "no other port in the VLAN to flood to")    \
+	X(HEADROOM, "headroom", "could not push or pop a VLAN tag")                    \
+	X(NO_TX_PORT, "no_tx_port", "egress port missing from the transmit map")       \
+	X(STALE_CONFIG, "stale_config", "port or VLAN missing from the live generation")
+
+/* Events that are not drops: forwarding outcomes and learning. */
+#define XDPNET_COUNTERS(X)                                                           \
+	X(RX, "rx_packets", "frames received on the port")                           \
+	X(RX_BYTES, "rx_bytes", "bytes received on the port")                        \
+	X(TX_UNICAST, "tx_unicast", "known-unicast frames sent out of the port")      \
+	X(TX_FLOOD, "tx_flood", "flooded copies sent out of the port")                \
+	X(FLOODED, "flooded", "frames from the port flooded to its VLAN")             \
+	X(TO_HOST, "to_host", "frames passed to the host stack")                      \
+	X(NOT_PORT, "not_port", "frames on an interface outside the live policy (passed)") \
+	X(LEARNED, "learned", "new MACs learned")                                     \
+	X(MOVED, "moved", "learned MACs that moved to this port")                     \
+	X(LEARN_LIMITED, "learn_limited", "new MACs not learned: port mac_limit reached") \
+	X(FDB_FULL, "fdb_full", "new MACs not learned: FDB full")                     \
+	X(STATIC_CONFLICT, "static_conflict", "frames from a static MAC on another port (not moved)")
+
+#define XDPNET_ENUM_DROP(e, n, h) XDPNET_DROP_##e,
+enum xdpnet_drop_reason { XDPNET_DROP_NONE = 0, XDPNET_DROP_REASONS(XDPNET_ENUM_DROP) XDPNET_DROP_MAX };
+#undef XDPNET_ENUM_DROP
+
+#define XDPNET_ENUM_CTR(e, n, h) XDPNET_CTR_##e,
+enum xdpnet_counter { XDPNET_COUNTERS(XDPNET_ENUM_CTR) XDPNET_CTR_MAX };
+#undef XDPNET_ENUM_CTR
+
+/* Per-CPU, per-slot statistics (index XDPNET_SLOT_NONE: not a port). */
+struct xdpnet_port_stats {
+	__u64 ctr[XDPNET_CTR_MAX];
+	__u64 drops[XDPNET_DROP_MAX]; /* drops[0] unused */
+};
+
+/* Compile-time size checks, valid in C (BPF and userspace) and C++. */
+#ifdef __cplusplus
+#define XDPNET_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define XDPNET_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_key) == 8, "fdb key is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_entry) == 16, "fdb entry is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_port) == 24 + 512, "port is 536 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_vlan) == 256, "vlan is 256 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 56, "gc is 56 bytes");
+XDPNET_STATIC_ASSERT(XDPNET_MAX_PORTS <= XDPNET_VLAN_MAX_MEMBERS, "vlan member list holds every slot");
+
+#endif /* XDPNET_ABI_H */
