@@ -82,6 +82,8 @@ struct xdpnet_fdb_key {
 
 enum xdpnet_fdb_flags {
 	XDPNET_FDB_STATIC = 1 << 0, /* from policy or `fdb add`: never ages, never moves */
+	XDPNET_FDB_POLICY = 1 << 1, /* static entry owned by the policy: apply removes it
+				       when the policy no longer lists it */
 };
 
 struct xdpnet_fdb_entry {

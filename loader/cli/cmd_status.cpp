@@ -1,0 +1,86 @@
+// status: what is running and how it is attached.
+#include <spdlog/fmt/fmt.h>
+
+#include <iostream>
+
+#include "cli/context.h"
+
+namespace xdpnet::cli {
+namespace {
+
+std::string vlans_of(const struct xdpnet_port& p, bool skip_pvid) {
+    policy::VlanSet vs;
+    for (unsigned v = 1; v < XDPNET_VLAN_COUNT; v++)
+        if ((p.vlans[v / 64] >> (v % 64)) & 1 && !(skip_pvid && v == p.pvid))
+            vs.set(v);
+    return vs.any() ? policy::format_vlans(vs) : "";
+}
+
+} // namespace
+
+void register_status(CLI::App& app, Context& ctx) {
+    auto* status = app.add_subcommand("status", "show the running instance");
+    status->callback([&ctx] {
+        require_privileges();
+        auto inst = Instance::adopt(pick_instance(ctx));
+        auto st = inst.state();
+        auto cfg = inst.config();
+        auto gc = inst.gc();
+        auto ports = inst.ports();
+        size_t fdb_entries = inst.fdb().size();
+        if (ctx.json) {
+            nlohmann::json j = {
+                {"instance", inst.name()},
+                {"abi_version", st.abi_version},
+                {"active_gen", st.active_gen},
+                {"aging_s", cfg.aging_ns / 1e9},
+                {"fdb", {{"entries", fdb_entries}, {"capacity", inst.fdb_capacity()}}},
+                {"gc", {{"armed", gc.armed != 0}, {"interval_s", gc.interval_ns / 1e9},
+                        {"passes", gc.passes}, {"removed", gc.removed}}},
+                {"ports", nlohmann::json::array()}};
+            for (const auto& p : ports)
+                j["ports"].push_back(
+                    {{"name", port_label(p)}, {"ifindex", p.port.ifindex}, {"slot", p.port.slot},
+                     {"mode", p.port.mode == XDPNET_MODE_ACCESS ? "access" : "trunk"},
+                     {"vlan", p.port.mode == XDPNET_MODE_ACCESS ? p.port.pvid : 0},
+                     {"vlans", vlans_of(p.port, false)},
+                     {"native_vlan", p.port.mode == XDPNET_MODE_TRUNK ? p.port.pvid : 0},
+                     {"host", (p.port.flags & XDPNET_PORT_HOST) != 0},
+                     {"mac_limit", p.port.mac_limit}, {"learned", p.learned},
+                     {"mac", policy::format_mac(p.port.mac)},
+                     {"xdp", p.xdp_attached ? p.xdp_mode : "detached"}, {"tc", p.tc_linked},
+                     {"present", !p.name.empty()}});
+            print_json(j);
+            return;
+        }
+        std::cout << fmt::format("instance {}  (ABI {}, generation {}, pinned at {})\n",
+                                 inst.name(), st.abi_version, st.active_gen,
+                                 instance_dir(inst.name()));
+        std::cout << fmt::format("fdb      {} / {} entries, aging {}s, aging pass every {}s "
+                                 "({} passes, {} removed{})\n",
+                                 fdb_entries, inst.fdb_capacity(), cfg.aging_ns / 1000000000ull,
+                                 gc.interval_ns / 1000000000ull, gc.passes, gc.removed,
+                                 gc.armed ? "" : ", TIMER NOT ARMED");
+        std::cout << fmt::format("\n{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n", "PORT",
+                                 "SLOT", "MODE", "VLANS", "NATIVE", "HOST", "MACS", "MAC", "ATTACH");
+        for (const auto& p : ports) {
+            bool access = p.port.mode == XDPNET_MODE_ACCESS;
+            std::string macs = std::to_string(p.learned) + "/" +
+                               (p.port.mac_limit ? std::to_string(p.port.mac_limit) : "-");
+            std::string attach = p.name.empty()      ? "interface gone"
+                                 : p.xdp_attached    ? "xdp " + p.xdp_mode
+                                 : p.xdp_linked      ? "xdp link pinned, NOT attached"
+                                                     : "NOT attached";
+            if (p.tc_linked)
+                attach += " + tc";
+            std::cout << fmt::format("{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n",
+                                     port_label(p), p.port.slot, access ? "access" : "trunk",
+                                     access ? std::to_string(p.port.pvid) : vlans_of(p.port, true),
+                                     access ? "" : (p.port.pvid ? std::to_string(p.port.pvid) : "-"),
+                                     (p.port.flags & XDPNET_PORT_HOST) ? "yes" : "no", macs,
+                                     policy::format_mac(p.port.mac), attach);
+        }
+    });
+}
+
+} // namespace xdpnet::cli

@@ -1,0 +1,53 @@
+// State shared by the subcommands: global options and common steps.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "datapath/instance.h"
+#include "policy/policy.h"
+
+namespace xdpnet::cli {
+
+struct Context {
+    std::string instance; // -i
+    int verbosity = 0;    // -v count
+    bool json = false;    // --json
+};
+
+/// Registers a subcommand. Each cmd_*.cpp defines one or more of these.
+using Registrar = std::function<void(CLI::App&, Context&)>;
+void register_lifecycle(CLI::App& app, Context& ctx); // up, down, apply, check
+void register_status(CLI::App& app, Context& ctx);
+void register_fdb(CLI::App& app, Context& ctx);
+void register_stats(CLI::App& app, Context& ctx);
+
+/// Throws Error(Permission) unless the process can load and attach BPF.
+void require_privileges();
+/// The instance to talk to: -i, else the only running one.
+std::string pick_instance(const Context& ctx);
+/// Holds an exclusive lock on an instance for a mutating command.
+class InstanceLock {
+  public:
+    explicit InstanceLock(const std::string& instance);
+    ~InstanceLock();
+    InstanceLock(const InstanceLock&) = delete;
+    InstanceLock& operator=(const InstanceLock&) = delete;
+
+  private:
+    int fd_ = -1;
+};
+
+/// The live port called `name`; throws Error(Usage) listing the ports if none.
+LivePort find_port(const Instance& inst, const std::string& name);
+/// Port name for display ("#ifindex" when the interface is gone).
+std::string port_label(const LivePort& p);
+
+/// Prints JSON (pretty) to stdout.
+void print_json(const nlohmann::json& j);
+
+} // namespace xdpnet::cli

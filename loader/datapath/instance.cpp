@@ -1,0 +1,684 @@
+#include "datapath/instance.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <set>
+
+#include "datapath/error.h"
+#include "datapath/maps.h"
+#include "datapath/netdev.h"
+#include "xdpnet_bpf.skel.h"
+
+namespace xdpnet {
+namespace {
+
+// TCX attach types (Linux 6.6+); Debian 12's UAPI headers predate them.
+constexpr int kBpfTcxIngress = 46;
+
+constexpr const char* kMapNames[] = {"xdpnet_state", "xdpnet_config", "xdpnet_portidx",
+                                     "xdpnet_ports", "xdpnet_vlans",  "xdpnet_tx",
+                                     "xdpnet_flood", "xdpnet_fdb",    "xdpnet_maccnt",
+                                     "xdpnet_gc",    "xdpnet_stats"};
+
+std::string link_xdp_name(uint32_t ifindex) { return "link_xdp_" + std::to_string(ifindex); }
+std::string link_tc_name(uint32_t ifindex) { return "link_tc_" + std::to_string(ifindex); }
+
+bool path_exists(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+// /sys/fs/bpf must be a bpffs; mount one if the host has none there.
+void ensure_bpffs(const std::string& root) {
+    std::string base = root.substr(0, root.rfind('/'));
+    struct statfs fs;
+    if (::statfs(base.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC)
+        return;
+    spdlog::info("mounting bpffs at {}", base);
+    if (::mount("bpf", base.c_str(), "bpf", 0, nullptr) != 0)
+        throw_sys("mount bpffs on", base, errno);
+}
+
+void mkdir_p(const std::string& path) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+        throw_sys("mkdir", path, errno);
+}
+
+std::vector<std::string> dir_entries(const std::string& dir) {
+    std::vector<std::string> out;
+    std::unique_ptr<DIR, decltype(&::closedir)> d(::opendir(dir.c_str()), ::closedir);
+    if (!d)
+        return out;
+    while (auto* e = ::readdir(d.get())) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..")
+            out.push_back(n);
+    }
+    return out;
+}
+
+// Unpins everything in an instance dir (links first, so ports detach before
+// the maps go) and removes it.
+void remove_pins(const std::string& dir) {
+    auto entries = dir_entries(dir);
+    for (const auto& n : entries)
+        if (n.rfind("link_", 0) == 0 && ::unlink((dir + "/" + n).c_str()) != 0)
+            spdlog::warn("unpin {}/{}: {}", dir, n, std::strerror(errno));
+    for (const auto& n : entries)
+        if (n.rfind("link_", 0) != 0 && ::unlink((dir + "/" + n).c_str()) != 0)
+            spdlog::warn("unpin {}/{}: {}", dir, n, std::strerror(errno));
+    ::rmdir(dir.c_str());
+    ::rmdir(pin_root().c_str()); // only succeeds when no other instance is left
+}
+
+uint64_t coarse_now_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::string describe_port(const struct xdpnet_port& p) {
+    std::string s = p.mode == XDPNET_MODE_ACCESS ? "access vlan " + std::to_string(p.pvid)
+                                                 : "trunk";
+    if (p.mode == XDPNET_MODE_TRUNK) {
+        policy::VlanSet vs;
+        for (unsigned v = 1; v < XDPNET_VLAN_COUNT; v++)
+            if ((p.vlans[v / 64] >> (v % 64)) & 1 && v != p.pvid)
+                vs.set(v);
+        s += " vlans " + (vs.any() ? policy::format_vlans(vs) : std::string("-"));
+        s += " native " + (p.pvid ? std::to_string(p.pvid) : std::string("-"));
+    }
+    if (p.flags & XDPNET_PORT_HOST)
+        s += " host";
+    if (p.mac_limit)
+        s += " mac_limit " + std::to_string(p.mac_limit);
+    return s;
+}
+
+bool port_has_vlan(const struct xdpnet_port& p, uint16_t vid) {
+    vid &= 0xfff;
+    return (p.vlans[vid / 64] >> (vid % 64)) & 1;
+}
+
+std::string fdb_desc(const struct xdpnet_fdb_key& k) {
+    return "vlan " + std::to_string(k.vlan) + " " + policy::format_mac(k.mac);
+}
+
+} // namespace
+
+std::string pin_root() {
+    const char* env = std::getenv("XDPNET_PIN_ROOT");
+    return env && *env ? env : "/sys/fs/bpf/xdpnet";
+}
+
+std::string instance_dir(const std::string& instance) { return pin_root() + "/" + instance; }
+
+std::vector<std::string> list_instances() {
+    std::vector<std::string> out;
+    for (const auto& n : dir_entries(pin_root()))
+        if (path_exists(instance_dir(n) + "/xdpnet_state"))
+            out.push_back(n);
+    return out;
+}
+
+bool Instance::exists(const std::string& instance) {
+    return path_exists(instance_dir(instance) + "/xdpnet_state");
+}
+
+Instance Instance::create(const policy::MapImage& image) {
+    std::string root = pin_root();
+    ensure_bpffs(root);
+    mkdir_p(root);
+    std::string dir = instance_dir(image.instance);
+    if (path_exists(dir))
+        throw Error(ExitCode::Failure, "instance '" + image.instance + "' already has pins at " +
+                                           dir + " but no usable state; run `xdpnet down -i " +
+                                           image.instance + "` first");
+
+    std::unique_ptr<xdpnet_bpf, decltype(&xdpnet_bpf__destroy)> skel(xdpnet_bpf__open(),
+                                                                      xdpnet_bpf__destroy);
+    if (!skel)
+        throw_sys("open", "embedded BPF object", errno);
+    if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_fdb, image.fdb_size))
+        throw_sys("size", "xdpnet_fdb", err);
+    if (int err = xdpnet_bpf__load(skel.get()))
+        throw_sys("load", "BPF programs (run with -v for the verifier log)", err);
+
+    mkdir_p(dir);
+    struct Cleanup {
+        std::string dir;
+        bool armed = true;
+        ~Cleanup() {
+            if (armed)
+                remove_pins(dir);
+        }
+    } cleanup{dir};
+
+    struct bpf_map* map;
+    bpf_object__for_each_map(map, skel->obj) {
+        std::string name = bpf_map__name(map);
+        if (name.rfind("xdpnet_", 0) != 0)
+            continue; // .rodata and the like
+        if (int err = bpf_map__pin(map, (dir + "/" + name).c_str()))
+            throw_sys("pin", dir + "/" + name, err);
+    }
+    const std::pair<struct bpf_program*, const char*> progs[] = {
+        {skel->progs.xdpnet_ingress, "prog_ingress"},
+        {skel->progs.xdpnet_flood_egress, "prog_flood_egress"},
+        {skel->progs.xdpnet_host_flood, "prog_host_flood"},
+        {skel->progs.xdpnet_fdb_gc, "prog_fdb_gc"},
+    };
+    for (const auto& [prog, pin] : progs)
+        if (int err = bpf_program__pin(prog, (dir + "/" + pin).c_str()))
+            throw_sys("pin", dir + "/" + pin, err);
+    skel.reset();
+
+    Instance inst;
+    inst.name_ = image.instance;
+    inst.dir_ = dir;
+    inst.open_pins();
+    struct xdpnet_state st = {.active_gen = 0, .abi_version = XDPNET_ABI_VERSION};
+    maps::update(inst.m_.state, __u32{0}, st, "xdpnet_state");
+    inst.apply(image);
+    cleanup.armed = false;
+    spdlog::info("instance '{}' is up: {} ports, pinned at {}", image.instance, image.ports.size(),
+                 dir);
+    return inst;
+}
+
+Instance Instance::adopt(const std::string& instance) {
+    if (!exists(instance)) {
+        auto all = list_instances();
+        std::string hint = all.empty() ? "no instance is running"
+                                       : "running: " + [&] {
+                                             std::string s;
+                                             for (const auto& n : all)
+                                                 s += (s.empty() ? "" : ", ") + n;
+                                             return s;
+                                         }();
+        throw Error(ExitCode::NotRunning,
+                    "instance '" + instance + "' is not running (" + hint + ")");
+    }
+    Instance inst;
+    inst.name_ = instance;
+    inst.dir_ = instance_dir(instance);
+    inst.open_pins();
+    auto st = inst.state();
+    if (st.abi_version != XDPNET_ABI_VERSION)
+        throw Error(ExitCode::Failure,
+                    "instance '" + instance + "' was pinned by an xdpnet with ABI " +
+                        std::to_string(st.abi_version) + ", this one speaks " +
+                        std::to_string(XDPNET_ABI_VERSION) +
+                        "; run `xdpnet down` with the old binary, or `xdpnet down` then `up`");
+    return inst;
+}
+
+void Instance::open_pins() {
+    auto open = [&](const char* n) { return maps::open_pinned(dir_ + "/" + n); };
+    m_.state = open("xdpnet_state");
+    m_.config = open("xdpnet_config");
+    m_.portidx = open("xdpnet_portidx");
+    m_.ports = open("xdpnet_ports");
+    m_.vlans = open("xdpnet_vlans");
+    m_.tx = open("xdpnet_tx");
+    m_.flood = open("xdpnet_flood");
+    m_.fdb = open("xdpnet_fdb");
+    m_.maccnt = open("xdpnet_maccnt");
+    m_.gc = open("xdpnet_gc");
+    m_.stats = open("xdpnet_stats");
+    p_.ingress = open("prog_ingress");
+    p_.flood_egress = open("prog_flood_egress");
+    p_.host_flood = open("prog_host_flood");
+    p_.fdb_gc = open("prog_fdb_gc");
+}
+
+struct xdpnet_state Instance::state() const {
+    auto s = maps::lookup<__u32, struct xdpnet_state>(m_.state, 0);
+    if (!s)
+        throw_sys("read", "xdpnet_state", errno);
+    return *s;
+}
+
+struct xdpnet_config Instance::config() const {
+    auto c = maps::lookup<__u32, struct xdpnet_config>(m_.config, state().active_gen & 1);
+    return c ? *c : xdpnet_config{};
+}
+
+struct xdpnet_gc Instance::gc() const {
+    auto g = maps::lookup<__u32, struct xdpnet_gc>(m_.gc, 0);
+    return g ? *g : xdpnet_gc{};
+}
+
+uint32_t Instance::fdb_capacity() const { return maps::capacity(m_.fdb); }
+
+std::vector<struct xdpnet_port> Instance::ports_of_gen(uint32_t gen) const {
+    std::vector<struct xdpnet_port> out;
+    for (__u32 slot = 0; slot < XDPNET_MAX_PORTS; slot++) {
+        auto p = maps::lookup<__u32, struct xdpnet_port>(m_.ports, gen * XDPNET_MAX_PORTS + slot);
+        if (p && p->mode)
+            out.push_back(*p);
+    }
+    return out;
+}
+
+std::vector<LivePort> Instance::ports() const {
+    std::vector<LivePort> out;
+    for (const auto& p : ports_of_gen(state().active_gen & 1)) {
+        LivePort lp;
+        lp.port = p;
+        lp.name = netdev::name_of(p.ifindex);
+        lp.xdp_linked = path_exists(dir_ + "/" + link_xdp_name(p.ifindex));
+        lp.tc_linked = path_exists(dir_ + "/" + link_tc_name(p.ifindex));
+        LIBBPF_OPTS(bpf_xdp_query_opts, q);
+        struct bpf_prog_info ours = {};
+        __u32 len = sizeof(ours);
+        if (!lp.name.empty() && bpf_xdp_query(static_cast<int>(p.ifindex), 0, &q) == 0 &&
+            bpf_obj_get_info_by_fd(p_.ingress.get(), &ours, &len) == 0) {
+            lp.xdp_attached = q.prog_id == ours.id;
+            if (lp.xdp_attached)
+                lp.xdp_mode = q.attach_mode == XDP_ATTACHED_SKB ? "generic"
+                              : q.attach_mode == XDP_ATTACHED_HW ? "offload"
+                                                                 : "native";
+        }
+        auto n = maps::lookup<__u32, __u32>(m_.maccnt, p.slot);
+        lp.learned = n ? *n : 0;
+        out.push_back(std::move(lp));
+    }
+    return out;
+}
+
+std::map<std::string, uint16_t> Instance::slots() const {
+    std::map<std::string, uint16_t> out;
+    for (const auto& lp : ports())
+        if (!lp.name.empty())
+            out[lp.name] = lp.port.slot;
+    return out;
+}
+
+std::vector<Change> Instance::diff(const policy::MapImage& image) const {
+    std::vector<Change> out;
+    std::map<std::string, struct xdpnet_port> live;
+    for (const auto& lp : ports())
+        live[lp.name.empty() ? "#" + std::to_string(lp.port.ifindex) : lp.name] = lp.port;
+    std::set<std::string> seen;
+    for (const auto& pi : image.ports) {
+        seen.insert(pi.name);
+        auto it = live.find(pi.name);
+        if (it == live.end()) {
+            out.push_back({"add", "port", pi.name, describe_port(pi.port)});
+            continue;
+        }
+        auto a = it->second, b = pi.port;
+        if (std::memcmp(&a, &b, sizeof(a)) != 0) {
+            std::string d = describe_port(a) + " -> " + describe_port(b);
+            if (a.ifindex != b.ifindex)
+                d += " (interface re-created)";
+            out.push_back({"change", "port", pi.name, d});
+        }
+    }
+    for (const auto& [name, p] : live)
+        if (!seen.count(name))
+            out.push_back({"remove", "port", name, describe_port(p)});
+
+    auto cfg = config();
+    if (cfg.aging_ns != image.config.aging_ns)
+        out.push_back({"change", "bridge", "mac_aging",
+                       std::to_string(cfg.aging_ns / 1000000000ull) + "s -> " +
+                           std::to_string(image.config.aging_ns / 1000000000ull) + "s"});
+    if (fdb_capacity() != image.fdb_size)
+        out.push_back({"change", "bridge", "fdb_size",
+                       std::to_string(fdb_capacity()) + " -> " + std::to_string(image.fdb_size) +
+                           " (needs down/up: the FDB cannot be resized live)"});
+
+    std::map<std::pair<uint16_t, std::string>, const policy::StaticFdbImage*> want;
+    for (const auto& s : image.static_fdb)
+        want[{s.key.vlan, policy::format_mac(s.key.mac)}] = &s;
+    for (const auto& row : fdb()) {
+        if (!(row.entry.flags & XDPNET_FDB_POLICY))
+            continue;
+        auto it = want.find({row.key.vlan, policy::format_mac(row.key.mac)});
+        if (it == want.end())
+            out.push_back({"remove", "static_fdb", fdb_desc(row.key), ""});
+        else {
+            if (it->second->entry.ifindex != row.entry.ifindex)
+                out.push_back({"change", "static_fdb", fdb_desc(row.key),
+                               "port " + netdev::name_of(row.entry.ifindex) + " -> " +
+                                   netdev::name_of(it->second->entry.ifindex)});
+            want.erase(it);
+        }
+    }
+    for (const auto& [k, s] : want)
+        out.push_back({"add", "static_fdb", fdb_desc(s->key),
+                       "port " + netdev::name_of(s->entry.ifindex)});
+    return out;
+}
+
+void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& stale) {
+    struct xdpnet_port empty_port = {};
+    struct xdpnet_vlan empty_vlan = {};
+    for (const auto& p : stale) {
+        maps::update(m_.portidx, __u32(gen * XDPNET_MAX_IFINDEX + p.ifindex), __u32{0},
+                     "xdpnet_portidx");
+        maps::update(m_.ports, __u32(gen * XDPNET_MAX_PORTS + p.slot), empty_port, "xdpnet_ports");
+    }
+    for (__u32 vid = 0; vid < XDPNET_VLAN_COUNT; vid++) {
+        __u32 key = gen * XDPNET_VLAN_COUNT + vid;
+        auto v = maps::lookup<__u32, struct xdpnet_vlan>(m_.vlans, key);
+        if (v && v->count)
+            maps::update(m_.vlans, key, empty_vlan, "xdpnet_vlans");
+        maps::remove(m_.flood, key);
+    }
+}
+
+void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
+    for (const auto& pi : image.ports) {
+        maps::update(m_.ports, __u32(gen * XDPNET_MAX_PORTS + pi.port.slot), pi.port,
+                     "xdpnet_ports");
+        maps::update(m_.portidx, __u32(gen * XDPNET_MAX_IFINDEX + pi.port.ifindex),
+                     __u32(pi.port.slot + 1u), "xdpnet_portidx");
+    }
+    std::map<uint16_t, const struct xdpnet_port*> by_slot;
+    for (const auto& pi : image.ports)
+        by_slot[pi.port.slot] = &pi.port;
+    for (const auto& [vid, members] : image.vlans) {
+        struct xdpnet_vlan v = {};
+        v.count = static_cast<__u8>(members.size());
+        for (size_t i = 0; i < members.size() && i < XDPNET_VLAN_MAX_MEMBERS; i++)
+            v.members[i] = static_cast<__u8>(members[i]);
+        __u32 key = gen * XDPNET_VLAN_COUNT + vid;
+        maps::update(m_.vlans, key, v, "xdpnet_vlans");
+
+        // The VLAN's flood devmap: every member, each with the egress program.
+        std::string mname = "xdpnet_fl" + std::to_string(vid);
+        Fd inner(bpf_map_create(BPF_MAP_TYPE_DEVMAP_HASH, mname.c_str(), sizeof(__u32),
+                                sizeof(struct bpf_devmap_val), XDPNET_MAX_PORTS, nullptr));
+        if (!inner)
+            throw_sys("create", "flood map for VLAN " + std::to_string(vid), errno);
+        for (uint16_t slot : members) {
+            struct bpf_devmap_val dv = {};
+            dv.ifindex = by_slot.at(slot)->ifindex;
+            dv.bpf_prog.fd = p_.flood_egress.get();
+            maps::update(inner, __u32(dv.ifindex), dv,
+                         ("flood map of VLAN " + std::to_string(vid)).c_str());
+        }
+        __u32 inner_fd = static_cast<__u32>(inner.get());
+        maps::update(m_.flood, key, inner_fd, "xdpnet_flood");
+    }
+    maps::update(m_.config, gen, image.config, "xdpnet_config");
+}
+
+bool Instance::attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode) {
+    std::string pin = dir_ + "/" + link_xdp_name(port.ifindex);
+    if (path_exists(pin))
+        return false;
+    std::string ifname = netdev::name_of(port.ifindex);
+    struct bpf_prog_info ours = {};
+    __u32 len = sizeof(ours);
+    bpf_obj_get_info_by_fd(p_.ingress.get(), &ours, &len);
+    std::string other = netdev::foreign_xdp(port.ifindex, ours.id);
+    if (!other.empty())
+        throw Error(ExitCode::Failure, ifname + " already runs " + other +
+                                           " from another tool; detach it (ip link set dev " +
+                                           ifname + " xdp off) or leave the port out");
+    // XDP must see VLAN tags in the frame: the offloads would hide them.
+    auto off = netdev::get_vlan_offload(ifname);
+    if (off && (off->rx || off->tx)) {
+        if (netdev::set_vlan_offload(ifname, {false, false}))
+            spdlog::info("{}: turned VLAN offload off (rxvlan {}, txvlan {} -> off) so XDP sees "
+                         "802.1Q tags",
+                         ifname, off->rx ? "on" : "off", off->tx ? "on" : "off");
+        else
+            spdlog::warn("{}: VLAN offload could not be turned off; tagged frames may be "
+                         "misclassified",
+                         ifname);
+    }
+    LIBBPF_OPTS(bpf_link_create_opts, opts);
+    opts.flags = mode == policy::XdpMode::Generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+    Fd link(bpf_link_create(p_.ingress.get(), static_cast<int>(port.ifindex), BPF_XDP, &opts));
+    if (!link) {
+        int err = errno;
+        throw_sys(std::string("attach XDP (") +
+                      (mode == policy::XdpMode::Generic ? "generic" : "native") + ") to",
+                  ifname + (mode == policy::XdpMode::Native && err == EOPNOTSUPP
+                                ? " (driver lacks native XDP: set bridge.xdp_mode: generic)"
+                                : ""),
+                  err);
+    }
+    if (bpf_obj_pin(link.get(), pin.c_str()) != 0)
+        throw_sys("pin", pin, errno);
+    spdlog::debug("{}: XDP attached ({})", ifname,
+                  mode == policy::XdpMode::Generic ? "generic" : "native");
+    return true;
+}
+
+bool Instance::attach_tc(const struct xdpnet_port& port) {
+    std::string pin = dir_ + "/" + link_tc_name(port.ifindex);
+    if (path_exists(pin))
+        return false;
+    std::string ifname = netdev::name_of(port.ifindex);
+    Fd link(bpf_link_create(p_.host_flood.get(), static_cast<int>(port.ifindex),
+                            static_cast<enum bpf_attach_type>(kBpfTcxIngress), nullptr));
+    if (!link)
+        throw_sys("attach tcx ingress to", ifname, errno);
+    if (bpf_obj_pin(link.get(), pin.c_str()) != 0)
+        throw_sys("pin", pin, errno);
+    spdlog::debug("{}: tc (tcx ingress) attached for host-copy floods", ifname);
+    return true;
+}
+
+void Instance::detach(const std::string& link_name) {
+    std::string pin = dir_ + "/" + link_name;
+    if (path_exists(pin) && ::unlink(pin.c_str()) != 0)
+        spdlog::warn("unpin {}: {}", pin, std::strerror(errno));
+}
+
+void Instance::prune_fdb(const std::vector<struct xdpnet_port>& removed,
+                         const policy::MapImage& image) {
+    std::map<uint16_t, const struct xdpnet_port*> live;
+    for (const auto& pi : image.ports)
+        live[pi.port.slot] = &pi.port;
+    std::set<std::pair<uint16_t, std::string>> want;
+    for (const auto& s : image.static_fdb)
+        want.insert({s.key.vlan, policy::format_mac(s.key.mac)});
+    size_t pruned = 0;
+    for (const auto& row : fdb()) {
+        auto it = live.find(row.entry.slot);
+        bool stale = it == live.end() || it->second->ifindex != row.entry.ifindex ||
+                     !port_has_vlan(*it->second, row.key.vlan);
+        bool dropped_static = (row.entry.flags & XDPNET_FDB_POLICY) &&
+                              !want.count({row.key.vlan, policy::format_mac(row.key.mac)});
+        if ((stale || dropped_static) && maps::remove(m_.fdb, row.key)) {
+            pruned++;
+            if (!(row.entry.flags & XDPNET_FDB_STATIC)) {
+                auto n = maps::lookup<__u32, __u32>(m_.maccnt, row.entry.slot);
+                if (n && *n)
+                    maps::update(m_.maccnt, __u32(row.entry.slot), __u32(*n - 1), "xdpnet_maccnt");
+            }
+        }
+    }
+    (void)removed;
+    if (pruned)
+        spdlog::debug("removed {} FDB entries of removed ports/VLANs", pruned);
+}
+
+void Instance::apply(const policy::MapImage& image) {
+    if (image.instance != name_)
+        throw Error(ExitCode::Usage, "policy is for instance '" + image.instance +
+                                         "', not '" + name_ + "'");
+    if (fdb_capacity() != image.fdb_size)
+        throw Error(ExitCode::Usage,
+                    "bridge.fdb_size changed from " + std::to_string(fdb_capacity()) + " to " +
+                        std::to_string(image.fdb_size) +
+                        ": the FDB cannot be resized while running; `xdpnet down` then `up` "
+                        "(the FDB is relearned)");
+    auto st = state();
+    uint32_t cur = st.active_gen & 1, next = cur ^ 1;
+    auto live = ports_of_gen(cur);
+
+    // 1. Build the next generation aside. Nothing the datapath reads changes.
+    clear_gen(next, ports_of_gen(next));
+    write_gen(next, image);
+
+    std::set<uint32_t> live_ifindex;
+    for (const auto& p : live)
+        live_ifindex.insert(p.ifindex);
+    std::vector<std::string> attached; // undone if anything below fails
+    try {
+        for (const auto& pi : image.ports) {
+            maps::update(m_.tx, pi.port.ifindex, pi.port.ifindex, "xdpnet_tx");
+            bool slot_reused = true;
+            for (const auto& p : live)
+                if (p.slot == pi.port.slot && p.ifindex == pi.port.ifindex)
+                    slot_reused = false;
+            if (slot_reused)
+                maps::update(m_.maccnt, __u32(pi.port.slot), __u32{0}, "xdpnet_maccnt");
+            // A newly attached port passes everything (not in the live
+            // generation yet) until the switch below.
+            if (attach_xdp(pi.port, image.xdp_mode))
+                attached.push_back(link_xdp_name(pi.port.ifindex));
+            if ((pi.port.flags & XDPNET_PORT_HOST) && attach_tc(pi.port))
+                attached.push_back(link_tc_name(pi.port.ifindex));
+        }
+        for (const auto& s : image.static_fdb) {
+            struct xdpnet_fdb_entry e = s.entry;
+            e.flags |= XDPNET_FDB_STATIC | XDPNET_FDB_POLICY;
+            auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, s.key);
+            maps::update(m_.fdb, s.key, e, "xdpnet_fdb");
+            if (old && !(old->flags & XDPNET_FDB_STATIC)) {
+                auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
+                if (n && *n)
+                    maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
+            }
+        }
+        struct xdpnet_gc g = gc();
+        g.interval_ns = image.gc_interval_ns;
+        maps::update(m_.gc, __u32{0}, g, "xdpnet_gc");
+    } catch (...) {
+        for (const auto& l : attached)
+            detach(l);
+        throw;
+    }
+
+    // 2. The switch: one 8-byte map write. Packets see either policy whole.
+    st.active_gen = next;
+    maps::update(m_.state, __u32{0}, st, "xdpnet_state");
+
+    // 3. Retire what the new policy dropped.
+    std::set<uint32_t> keep, keep_tc;
+    for (const auto& pi : image.ports) {
+        keep.insert(pi.port.ifindex);
+        if (pi.port.flags & XDPNET_PORT_HOST)
+            keep_tc.insert(pi.port.ifindex);
+    }
+    std::vector<struct xdpnet_port> removed;
+    for (const auto& p : live) {
+        if (!keep.count(p.ifindex)) {
+            detach(link_xdp_name(p.ifindex));
+            maps::remove(m_.tx, p.ifindex);
+            removed.push_back(p);
+        }
+        if (!keep_tc.count(p.ifindex))
+            detach(link_tc_name(p.ifindex));
+    }
+    prune_fdb(removed, image);
+    run_gc();
+}
+
+void Instance::destroy() {
+    // Links go first: each port stops running xdpnet before its maps vanish.
+    for (const auto& n : dir_entries(dir_))
+        if (n.rfind("link_", 0) == 0)
+            detach(n);
+    m_ = {};
+    p_ = {};
+    remove_pins(dir_);
+}
+
+std::vector<FdbRow> Instance::fdb() const {
+    std::vector<FdbRow> out;
+    for (const auto& k : maps::keys<struct xdpnet_fdb_key>(m_.fdb)) {
+        auto e = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, k);
+        if (e)
+            out.push_back({k, *e});
+    }
+    return out;
+}
+
+void Instance::fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port) {
+    if (!port_has_vlan(port.port, key.vlan))
+        throw Error(ExitCode::Usage, "port " + port.name + " does not carry VLAN " +
+                                         std::to_string(key.vlan));
+    struct xdpnet_fdb_entry e = {};
+    e.ifindex = port.port.ifindex;
+    e.slot = port.port.slot;
+    e.flags = XDPNET_FDB_STATIC;
+    e.last_seen_ns = coarse_now_ns();
+    auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, key);
+    maps::update(m_.fdb, key, e, "xdpnet_fdb");
+    if (old && !(old->flags & XDPNET_FDB_STATIC)) {
+        auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
+        if (n && *n)
+            maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
+    }
+}
+
+bool Instance::fdb_del(const struct xdpnet_fdb_key& key) {
+    auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, key);
+    if (!old || !maps::remove(m_.fdb, key))
+        return false;
+    if (!(old->flags & XDPNET_FDB_STATIC)) {
+        auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
+        if (n && *n)
+            maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
+    }
+    return true;
+}
+
+size_t Instance::fdb_flush(const FdbFilter& f) {
+    size_t n = 0;
+    for (const auto& row : fdb()) {
+        if ((row.entry.flags & XDPNET_FDB_STATIC) && !f.include_static)
+            continue;
+        if (f.vlan && row.key.vlan != *f.vlan)
+            continue;
+        if (f.slot && row.entry.slot != *f.slot)
+            continue;
+        n += fdb_del(row.key) ? 1 : 0;
+    }
+    return n;
+}
+
+std::vector<struct xdpnet_port_stats> Instance::stats() const {
+    std::vector<struct xdpnet_port_stats> out(XDPNET_STATS_SLOTS);
+    for (__u32 slot = 0; slot < XDPNET_STATS_SLOTS; slot++) {
+        auto s = maps::lookup_percpu_sum<struct xdpnet_port_stats>(m_.stats, slot);
+        if (s)
+            out[slot] = *s;
+    }
+    return out;
+}
+
+void Instance::run_gc() const {
+    unsigned char frame[64] = {};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof(frame),
+                .repeat = 1);
+    if (bpf_prog_test_run_opts(p_.fdb_gc.get(), &opts) != 0)
+        throw_sys("run", "FDB aging pass", errno);
+    if (opts.retval != XDP_PASS)
+        spdlog::warn("FDB aging pass could not arm its timer (verdict {})", opts.retval);
+}
+
+} // namespace xdpnet

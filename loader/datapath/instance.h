@@ -1,0 +1,116 @@
+// A running xdpnet datapath: its pinned maps, programs and links under
+// /sys/fs/bpf/xdpnet/<instance>/. Created by `up`, adopted by every later
+// command, removed by `down`.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datapath/fd.h"
+#include "policy/policy.h"
+#include "xdpnet/abi.h"
+
+namespace xdpnet {
+
+/// /sys/fs/bpf/xdpnet (override with $XDPNET_PIN_ROOT, for tests).
+std::string pin_root();
+std::string instance_dir(const std::string& instance);
+/// Names of the instances pinned under pin_root().
+std::vector<std::string> list_instances();
+
+/// A port of the live policy generation as the kernel holds it.
+struct LivePort {
+    std::string name;       // "" when the interface no longer exists
+    struct xdpnet_port port;
+    bool xdp_linked = false; // our XDP link is pinned
+    bool xdp_attached = false; // the interface runs our program right now
+    std::string xdp_mode;   // "native", "generic" or "" (not attached)
+    bool tc_linked = false;
+    uint32_t learned = 0;   // dynamic MACs counted for mac_limit
+};
+
+struct FdbRow {
+    struct xdpnet_fdb_key key;
+    struct xdpnet_fdb_entry entry;
+};
+
+/// One line of an apply diff.
+struct Change {
+    std::string op;     // add | remove | change
+    std::string what;   // port | static_fdb | bridge
+    std::string name;
+    std::string detail;
+};
+
+struct FdbFilter {
+    std::optional<uint16_t> vlan;
+    std::optional<uint16_t> slot;
+    bool include_static = false;
+};
+
+class Instance {
+  public:
+    /// Loads the datapath, pins it and applies `image`. Fails if the instance
+    /// exists. On any failure nothing is left behind.
+    static Instance create(const policy::MapImage& image);
+    /// Opens the pinned state of a running instance (no reload). Throws
+    /// Error(NotRunning) when absent, Error(Failure) on an ABI mismatch.
+    static Instance adopt(const std::string& instance);
+    static bool exists(const std::string& instance);
+
+    const std::string& name() const { return name_; }
+    struct xdpnet_state state() const;
+    struct xdpnet_config config() const;
+    struct xdpnet_gc gc() const;
+    uint32_t fdb_capacity() const;
+
+    /// Ports of the live generation, by slot.
+    std::vector<LivePort> ports() const;
+    /// name -> slot of the live ports (what compile() keeps stable).
+    std::map<std::string, uint16_t> slots() const;
+
+    /// What apply(image) would change.
+    std::vector<Change> diff(const policy::MapImage& image) const;
+    /// Builds image in the idle generation, then switches with one map write.
+    /// Before the switch a failure changes nothing; the FDB survives.
+    void apply(const policy::MapImage& image);
+    /// Detaches from every port and removes every pin of the instance.
+    void destroy();
+
+    std::vector<FdbRow> fdb() const;
+    /// Adds a static entry for a live port.
+    void fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port);
+    bool fdb_del(const struct xdpnet_fdb_key& key);
+    size_t fdb_flush(const FdbFilter& filter);
+
+    /// Counters per stats slot (XDPNET_STATS_SLOTS entries), summed over CPUs.
+    std::vector<struct xdpnet_port_stats> stats() const;
+
+    /// Runs the aging pass now (and re-arms its timer).
+    void run_gc() const;
+
+  private:
+    Instance() = default;
+    void open_pins();
+    std::vector<struct xdpnet_port> ports_of_gen(uint32_t gen) const;
+    void clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& stale);
+    void write_gen(uint32_t gen, const policy::MapImage& image);
+    bool attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode);
+    bool attach_tc(const struct xdpnet_port& port);
+    void detach(const std::string& link_name);
+    void prune_fdb(const std::vector<struct xdpnet_port>& live, const policy::MapImage& image);
+
+    std::string name_;
+    std::string dir_;
+    struct {
+        Fd state, config, portidx, ports, vlans, tx, flood, fdb, maccnt, gc, stats;
+    } m_;
+    struct {
+        Fd ingress, flood_egress, host_flood, fdb_gc;
+    } p_;
+};
+
+} // namespace xdpnet
