@@ -72,4 +72,13 @@ struct {
 	__array(values, struct xdpnet_flood_inner);
 } xdpnet_flood SEC(".maps");
 
+/* ifindex -> the port's VLAN offloads before attach (loader-only: restored at
+ * detach so `down` leaves the interface as it found it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDPNET_GENS * XDPNET_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct xdpnet_ifsave);
+} xdpnet_ifsave SEC(".maps");
+
 #endif

@@ -74,6 +74,14 @@ struct xdpnet_state {
 	__u32 abi_version;
 };
 
+/* Loader-only: VLAN offload settings of a port before xdpnet turned them off,
+ * restored when the port is detached. */
+struct xdpnet_ifsave {
+	__u8 rxvlan;
+	__u8 txvlan;
+	__u8 pad[6];
+};
+
 /* Forwarding database: (VLAN, MAC) -> port. */
 struct xdpnet_fdb_key {
 	__u16 vlan;
@@ -166,6 +174,7 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_vlan) == 256, "vlan is 256 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 56, "gc is 56 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");
 XDPNET_STATIC_ASSERT(XDPNET_MAX_PORTS <= XDPNET_VLAN_MAX_MEMBERS, "vlan member list holds every slot");
 
 #endif /* XDPNET_ABI_H */

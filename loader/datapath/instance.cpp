@@ -239,6 +239,7 @@ void Instance::open_pins() {
     m_.maccnt = open("xdpnet_maccnt");
     m_.gc = open("xdpnet_gc");
     m_.stats = open("xdpnet_stats");
+    m_.ifsave = open("xdpnet_ifsave");
     p_.ingress = open("prog_ingress");
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
@@ -436,6 +437,10 @@ bool Instance::attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode) 
     // XDP must see VLAN tags in the frame: the offloads would hide them.
     auto off = netdev::get_vlan_offload(ifname);
     if (off && (off->rx || off->tx)) {
+        struct xdpnet_ifsave save = {};
+        save.rxvlan = off->rx;
+        save.txvlan = off->tx;
+        maps::update(m_.ifsave, __u32(port.ifindex), save, "xdpnet_ifsave");
         if (netdev::set_vlan_offload(ifname, {false, false}))
             spdlog::info("{}: turned VLAN offload off (rxvlan {}, txvlan {} -> off) so XDP sees "
                          "802.1Q tags",
@@ -483,6 +488,17 @@ void Instance::detach(const std::string& link_name) {
     std::string pin = dir_ + "/" + link_name;
     if (path_exists(pin) && ::unlink(pin.c_str()) != 0)
         spdlog::warn("unpin {}: {}", pin, std::strerror(errno));
+}
+
+void Instance::restore_offload(uint32_t ifindex) {
+    auto save = maps::lookup<__u32, struct xdpnet_ifsave>(m_.ifsave, ifindex);
+    if (!save)
+        return;
+    std::string ifname = netdev::name_of(ifindex);
+    if (!ifname.empty() && netdev::set_vlan_offload(ifname, {save->rxvlan != 0, save->txvlan != 0}))
+        spdlog::debug("{}: VLAN offload restored (rxvlan {}, txvlan {})", ifname,
+                      save->rxvlan ? "on" : "off", save->txvlan ? "on" : "off");
+    maps::remove(m_.ifsave, ifindex);
 }
 
 void Instance::prune_fdb(const std::vector<struct xdpnet_port>& removed,
@@ -569,6 +585,9 @@ void Instance::apply(const policy::MapImage& image) {
     } catch (...) {
         for (const auto& l : attached)
             detach(l);
+        for (const auto& pi : image.ports)
+            if (!live_ifindex.count(pi.port.ifindex))
+                restore_offload(pi.port.ifindex);
         throw;
     }
 
@@ -587,6 +606,7 @@ void Instance::apply(const policy::MapImage& image) {
     for (const auto& p : live) {
         if (!keep.count(p.ifindex)) {
             detach(link_xdp_name(p.ifindex));
+            restore_offload(p.ifindex);
             maps::remove(m_.tx, p.ifindex);
             removed.push_back(p);
         }
@@ -602,6 +622,8 @@ void Instance::destroy() {
     for (const auto& n : dir_entries(dir_))
         if (n.rfind("link_", 0) == 0)
             detach(n);
+    for (const auto& ifindex : maps::keys<__u32>(m_.ifsave))
+        restore_offload(ifindex);
     m_ = {};
     p_ = {};
     remove_pins(dir_);

@@ -101,12 +101,13 @@ class Instance {
     bool attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode);
     bool attach_tc(const struct xdpnet_port& port);
     void detach(const std::string& link_name);
+    void restore_offload(uint32_t ifindex);
     void prune_fdb(const std::vector<struct xdpnet_port>& live, const policy::MapImage& image);
 
     std::string name_;
     std::string dir_;
     struct {
-        Fd state, config, portidx, ports, vlans, tx, flood, fdb, maccnt, gc, stats;
+        Fd state, config, portidx, ports, vlans, tx, flood, fdb, maccnt, gc, stats, ifsave;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc;

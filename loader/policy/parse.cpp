@@ -1,0 +1,690 @@
+// YAML text -> validated Policy. Every problem becomes a Diagnostic with the
+// file:line:column of the offending node; all of them are collected (in file
+// order) before PolicyError is thrown, so the user fixes them in one pass.
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <string_view>
+#include <unistd.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include "policy/detail.h"
+#include "policy/policy.h"
+
+namespace xdpnet::policy {
+
+namespace {
+
+constexpr uint64_t kSecondNs = 1000000000ull;
+constexpr uint64_t kAgingMinNs = 1 * kSecondNs;
+constexpr uint64_t kAgingMaxNs = 86400 * kSecondNs;
+constexpr uint64_t kFdbSizeMin = 16;
+constexpr uint64_t kFdbSizeMax = 16777216;
+constexpr uint64_t kMacLimitMax = 1000000;
+constexpr size_t kIfNameMax = 15; // IFNAMSIZ - 1
+constexpr size_t kInstanceMax = 32;
+
+const std::vector<std::string_view> kTopKeys = {"instance", "bridge", "ports", "static_fdb"};
+const std::vector<std::string_view> kBridgeKeys = {"mac_aging", "fdb_size", "xdp_mode"};
+const std::vector<std::string_view> kPortKeys = {"name", "mode", "vlan", "vlans", "native_vlan",
+                                                 "mac_limit", "host"};
+const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
+
+/// "a list", "a mapping", ... for "expected X, got Y" messages.
+std::string kind(const YAML::Node& n) {
+    switch (n.Type()) {
+    case YAML::NodeType::Null:
+        return "nothing";
+    case YAML::NodeType::Scalar:
+        return "'" + n.Scalar() + "'";
+    case YAML::NodeType::Sequence:
+        return "a list";
+    case YAML::NodeType::Map:
+        return "a mapping";
+    default:
+        return "an undefined node";
+    }
+}
+
+/// True for scalars the author marked as strings: quoted, or tagged !!str.
+bool is_string_typed(const YAML::Node& n) {
+    return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str";
+}
+
+/// Edit distance counting a swap of two neighbours as one edit ("vlna").
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); i++) {
+        for (size_t j = 1; j <= b.size(); j++) {
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1,
+                                d[i - 1][j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+/// The allowed key `name` is most likely a typo of, or "".
+std::string_view closest(std::string_view name, const std::vector<std::string_view>& allowed) {
+    const size_t limit = name.size() <= 4 ? 1 : 2;
+    std::string_view best;
+    size_t best_d = limit + 1;
+    for (auto candidate : allowed) {
+        const size_t d = edit_distance(name, candidate);
+        if (d < best_d) {
+            best = candidate;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+SourceLoc to_loc(const std::string& file, const YAML::Mark& m) {
+    SourceLoc l;
+    l.file = file;
+    l.line = m.line >= 0 ? m.line + 1 : 0;
+    l.column = (m.line >= 0 && m.column >= 0) ? m.column + 1 : 0;
+    return l;
+}
+
+std::string join(const std::vector<std::string_view>& words) {
+    std::string out;
+    for (auto w : words) {
+        if (!out.empty())
+            out += ", ";
+        out += w;
+    }
+    return out;
+}
+
+/// One key: value pair of a mapping, with both nodes for their marks.
+struct Field {
+    std::string key;
+    YAML::Node key_node;
+    YAML::Node value;
+};
+
+/// What the static_fdb cross-checks need to know about a port.
+struct PortRef {
+    int line = 0;
+    bool vlans_known = false; // mode and VLANs parsed without error
+    PortMode mode = PortMode::Access;
+    VlanSet carried;          // every VLAN the port carries
+    uint16_t pvid = 0;        // access vlan / trunk native vlan
+    VlanSet tagged;           // trunk: the 'vlans' list
+};
+
+class Parser {
+  public:
+    explicit Parser(std::string file) : file_(std::move(file)) {}
+
+    Policy run(const std::string& text);
+
+  private:
+    SourceLoc loc(const YAML::Node& n) const { return to_loc(file_, n.Mark()); }
+    void error(SourceLoc at, std::string reason) {
+        diags_.push_back(Diagnostic{std::move(at), std::move(reason)});
+    }
+    void error(const YAML::Node& at, std::string reason) { error(loc(at), std::move(reason)); }
+    /// Where a field's value is, or its key when the value is empty (an
+    /// empty value's mark points past the line).
+    SourceLoc value_loc(const Field& f) const {
+        return loc(f.value.IsNull() ? f.key_node : f.value);
+    }
+
+    std::vector<Field> fields(const YAML::Node& map, std::string_view where,
+                              const std::vector<std::string_view>& allowed);
+
+    bool has_value(const Field& f);
+    std::optional<std::string> string_value(const Field& f);
+    std::optional<uint64_t> integer(const Field& f, const std::string& range);
+    std::optional<uint64_t> uint_value(const Field& f, uint64_t min, uint64_t max);
+    std::optional<uint16_t> vlan_value(const Field& f);
+    std::optional<bool> bool_value(const Field& f);
+
+    void parse_instance(const Field& f, Policy& p);
+    void parse_bridge(const Field& f, Policy& p);
+    void parse_ports(const Field& f, Policy& p);
+    void parse_port(const YAML::Node& node, size_t index, Policy& p);
+    bool parse_trunk_vlans(const Field& f, VlanSet& out);
+    void parse_static_fdb(const Field& f, Policy& p);
+    void parse_static_entry(const YAML::Node& node, size_t index, Policy& p);
+
+    std::string file_;
+    std::vector<Diagnostic> diags_;
+    std::map<std::string, PortRef> ports_;                         // by name (first one)
+    std::map<std::pair<uint16_t, MacAddr>, int> static_seen_;      // (vlan, mac) -> line
+};
+
+std::vector<Field> Parser::fields(const YAML::Node& map, std::string_view where,
+                                  const std::vector<std::string_view>& allowed) {
+    std::vector<Field> out;
+    std::map<std::string, int> seen; // key -> line
+    for (auto it = map.begin(); it != map.end(); ++it) {
+        const YAML::Node key = it->first;
+        if (!key.IsScalar()) {
+            error(key, "keys " + std::string(where) + " must be plain names, got " + kind(key));
+            continue;
+        }
+        const std::string name = key.Scalar();
+        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+            std::string reason = "unknown key '" + name + "' " + std::string(where) +
+                                 "; expected one of: " + join(allowed);
+            if (auto guess = closest(name, allowed); !guess.empty())
+                reason += " (did you mean '" + std::string(guess) + "'?)";
+            error(key, reason);
+            continue;
+        }
+        if (auto dup = seen.find(name); dup != seen.end()) {
+            error(key, "duplicate key '" + name + "' " + std::string(where) + "; first set at line " +
+                           std::to_string(dup->second));
+            continue;
+        }
+        seen[name] = loc(key).line;
+        out.push_back(Field{name, key, it->second});
+    }
+    return out;
+}
+
+bool Parser::has_value(const Field& f) {
+    if (f.value.IsNull()) {
+        error(f.key_node, f.key + ": has no value");
+        return false;
+    }
+    return true;
+}
+
+std::optional<std::string> Parser::string_value(const Field& f) {
+    if (!has_value(f))
+        return std::nullopt;
+    if (!f.value.IsScalar()) {
+        error(f.value, f.key + ": expected a string, got " + kind(f.value));
+        return std::nullopt;
+    }
+    return f.value.Scalar();
+}
+
+std::optional<uint64_t> Parser::integer(const Field& f, const std::string& range) {
+    if (!has_value(f))
+        return std::nullopt;
+    if (!f.value.IsScalar()) {
+        error(f.value, f.key + ": expected an integer " + range + ", got " + kind(f.value));
+        return std::nullopt;
+    }
+    if (is_string_typed(f.value)) {
+        error(f.value, f.key + ": expected an integer " + range + ", got the string \"" +
+                           f.value.Scalar() + "\" (remove the quotes)");
+        return std::nullopt;
+    }
+    const auto v = detail::parse_decimal(f.value.Scalar());
+    if (!v)
+        error(f.value, f.key + ": expected an integer " + range + ", got " + kind(f.value));
+    return v;
+}
+
+std::optional<uint64_t> Parser::uint_value(const Field& f, uint64_t min, uint64_t max) {
+    const std::string range = std::to_string(min) + ".." + std::to_string(max);
+    const auto v = integer(f, range);
+    if (v && (*v < min || *v > max)) {
+        error(f.value, f.key + ": " + f.value.Scalar() + " is out of range; allowed: " + range);
+        return std::nullopt;
+    }
+    return v;
+}
+
+std::optional<uint16_t> Parser::vlan_value(const Field& f) {
+    const auto v = integer(f, "1..4094");
+    if (!v)
+        return std::nullopt;
+    if (auto err = detail::vlan_error(*v); !err.empty()) {
+        error(f.value, f.key + ": " + err);
+        return std::nullopt;
+    }
+    return static_cast<uint16_t>(*v);
+}
+
+std::optional<bool> Parser::bool_value(const Field& f) {
+    if (!has_value(f))
+        return std::nullopt;
+    if (f.value.IsScalar() && !is_string_typed(f.value)) {
+        const std::string& s = f.value.Scalar();
+        if (s == "true" || s == "True" || s == "TRUE")
+            return true;
+        if (s == "false" || s == "False" || s == "FALSE")
+            return false;
+    }
+    error(f.value, f.key + ": expected true or false, got " +
+                       (f.value.IsScalar() && is_string_typed(f.value)
+                            ? "the string \"" + f.value.Scalar() + "\""
+                            : kind(f.value)));
+    return std::nullopt;
+}
+
+void Parser::parse_instance(const Field& f, Policy& p) {
+    const auto name = string_value(f);
+    if (!name)
+        return;
+    const bool charset_ok = std::all_of(name->begin(), name->end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+               c == '-';
+    });
+    if (name->empty() || name->size() > kInstanceMax || !charset_ok) {
+        error(f.value, "instance: '" + *name +
+                           "' is not a valid instance name; use 1..32 characters from A-Z a-z 0-9 _ -");
+        return;
+    }
+    p.instance = *name;
+}
+
+void Parser::parse_bridge(const Field& f, Policy& p) {
+    if (f.value.IsNull())
+        return; // "bridge:" with nothing under it: all defaults
+    if (!f.value.IsMap()) {
+        error(f.value, "bridge: expected a mapping of mac_aging, fdb_size, xdp_mode; got " +
+                           kind(f.value));
+        return;
+    }
+    for (const Field& b : fields(f.value, "in bridge", kBridgeKeys)) {
+        if (b.key == "mac_aging") {
+            const auto text = string_value(b);
+            if (!text)
+                continue;
+            try {
+                const uint64_t ns = parse_duration_ns(*text);
+                if (ns < kAgingMinNs || ns > kAgingMaxNs) {
+                    error(b.value, "mac_aging: " + *text + " is out of range; allowed: 1s..1d (86400s)");
+                    continue;
+                }
+                p.mac_aging_ns = ns;
+            } catch (const std::invalid_argument& e) {
+                error(b.value, "mac_aging: " + std::string(e.what()));
+            }
+        } else if (b.key == "fdb_size") {
+            if (auto v = uint_value(b, kFdbSizeMin, kFdbSizeMax))
+                p.fdb_size = static_cast<uint32_t>(*v);
+        } else if (b.key == "xdp_mode") {
+            const auto mode = string_value(b);
+            if (!mode)
+                continue;
+            if (*mode == "native")
+                p.xdp_mode = XdpMode::Native;
+            else if (*mode == "generic")
+                p.xdp_mode = XdpMode::Generic;
+            else
+                error(b.value, "xdp_mode: '" + *mode + "' is not an XDP mode; expected native or generic");
+        }
+    }
+}
+
+void Parser::parse_ports(const Field& f, Policy& p) {
+    if (f.value.IsNull() || (f.value.IsSequence() && f.value.size() == 0)) {
+        error(value_loc(f), "ports: the list is empty; a policy needs 1.." +
+                                std::to_string(XDPNET_MAX_PORTS) + " ports");
+        return;
+    }
+    if (!f.value.IsSequence()) {
+        error(f.value, "ports: expected a list of ports, got " + kind(f.value));
+        return;
+    }
+    if (f.value.size() > XDPNET_MAX_PORTS)
+        error(f.value[XDPNET_MAX_PORTS], "ports: " + std::to_string(f.value.size()) +
+                                             " ports listed; at most " +
+                                             std::to_string(XDPNET_MAX_PORTS) + " are allowed");
+    for (size_t i = 0; i < f.value.size(); i++)
+        parse_port(f.value[i], i, p);
+}
+
+/// Why `name` cannot be a Linux interface name (dev_valid_name), or "".
+std::string ifname_error(const std::string& name) {
+    const std::string rule = "; use 1..15 characters without '/', ':' or whitespace";
+    if (name.empty())
+        return "interface name is empty" + rule;
+    if (name.size() > kIfNameMax)
+        return "'" + name + "' is " + std::to_string(name.size()) + " characters long" + rule;
+    if (name == "." || name == "..")
+        return "'" + name + "' is not a valid interface name";
+    for (char c : name) {
+        if (c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)))
+            return "'" + name + "' is not a valid interface name" + rule;
+    }
+    return "";
+}
+
+bool Parser::parse_trunk_vlans(const Field& f, VlanSet& out) {
+    if (f.value.IsNull())
+        return true; // "vlans:" with nothing: no tagged VLANs
+    if (!f.value.IsSequence()) {
+        error(f.value, "vlans: expected a list like [10, 20, 100-199], got " + kind(f.value));
+        return false;
+    }
+    bool ok = true;
+    for (const YAML::Node& item : f.value) {
+        if (!item.IsScalar()) {
+            error(item, "vlans: expected a VLAN ID or a range 'a-b', got " + kind(item));
+            ok = false;
+            continue;
+        }
+        try {
+            out |= parse_vlan_item(item.Scalar());
+        } catch (const std::invalid_argument& e) {
+            error(item, "vlans: " + std::string(e.what()));
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+void Parser::parse_port(const YAML::Node& node, size_t index, Policy& p) {
+    const std::string entry = "port entry " + std::to_string(index + 1);
+    if (!node.IsMap()) {
+        error(node, entry + ": expected a mapping like { name: vm1, mode: access, vlan: 10 }, got " +
+                        kind(node));
+        return;
+    }
+    PortSpec spec;
+    spec.loc = loc(node);
+    std::optional<std::string> name; // valid and unique
+    std::string shown;               // for messages: the name as written, if any
+    std::optional<PortMode> mode;
+    std::optional<uint16_t> vlan, native;
+    std::optional<bool> host;
+    const Field *vlan_f = nullptr, *vlans_f = nullptr, *native_f = nullptr, *mode_f = nullptr;
+    bool vlan_errors = false;
+
+    const std::vector<Field> fs = fields(node, "in port", kPortKeys);
+    for (const Field& f : fs) {
+        if (f.key == "name") {
+            name = string_value(f);
+            if (!name)
+                continue;
+            shown = *name;
+            if (auto err = ifname_error(*name); !err.empty()) {
+                error(value_loc(f), "name: " + err);
+                continue;
+            }
+            if (auto first = ports_.find(*name); first != ports_.end()) {
+                error(f.value, "name: duplicate port '" + *name + "'; first defined at line " +
+                                   std::to_string(first->second.line));
+                name.reset(); // keep the first one for cross-references
+                continue;
+            }
+            ports_[*name].line = spec.loc.line;
+        } else if (f.key == "mode") {
+            mode_f = &f;
+            const auto m = string_value(f);
+            if (!m)
+                continue;
+            if (*m == "access")
+                mode = PortMode::Access;
+            else if (*m == "trunk")
+                mode = PortMode::Trunk;
+            else
+                error(f.value, "mode: '" + *m + "' is not a port mode; expected access or trunk");
+        } else if (f.key == "vlan") {
+            vlan_f = &f;
+            vlan = vlan_value(f);
+            vlan_errors |= !vlan;
+        } else if (f.key == "vlans") {
+            vlans_f = &f;
+            vlan_errors |= !parse_trunk_vlans(f, spec.vlans);
+        } else if (f.key == "native_vlan") {
+            native_f = &f;
+            native = vlan_value(f);
+            vlan_errors |= !native;
+        } else if (f.key == "mac_limit") {
+            if (auto v = uint_value(f, 0, kMacLimitMax))
+                spec.mac_limit = static_cast<uint32_t>(*v);
+        } else if (f.key == "host") {
+            host = bool_value(f);
+        }
+    }
+
+    const std::string label = !shown.empty() ? "port '" + shown + "'" : entry;
+    if (!std::any_of(fs.begin(), fs.end(), [](const Field& f) { return f.key == "name"; }))
+        error(node, entry + " has no 'name'; set it to the interface name");
+    if (!mode_f)
+        error(node, label + " has no 'mode'; set it to access or trunk");
+
+    if (mode == PortMode::Access) {
+        if (vlans_f)
+            error(vlans_f->key_node, "vlans: not allowed on an access port (it has one 'vlan'); "
+                                     "use mode: trunk to carry several VLANs");
+        if (native_f)
+            error(native_f->key_node, "native_vlan: not allowed on an access port; "
+                                      "its untagged VLAN is 'vlan'");
+        if (!vlan_f)
+            error(node, "access " + label + " has no 'vlan'; set vlan: 1..4094");
+        vlan_errors |= vlans_f || native_f || !vlan_f;
+        spec.vlan = vlan.value_or(0);
+    } else if (mode == PortMode::Trunk) {
+        if (vlan_f) {
+            error(vlan_f->key_node, "vlan: not allowed on a trunk port; use 'vlans' for tagged "
+                                    "VLANs and 'native_vlan' for untagged frames");
+            vlan_errors = true;
+        }
+        spec.native_vlan = native.value_or(0);
+        if (!vlan_errors && spec.vlans.none() && spec.native_vlan == 0) {
+            error(node, "trunk " + label + " carries no VLAN; set 'vlans', 'native_vlan' or both");
+            vlan_errors = true;
+        }
+    }
+    if (mode) {
+        spec.mode = *mode;
+        spec.host = host.value_or(*mode == PortMode::Trunk);
+    }
+    if (!name)
+        return;
+    spec.name = *name;
+
+    PortRef& ref = ports_[*name];
+    ref.vlans_known = mode.has_value() && !vlan_errors;
+    ref.mode = spec.mode;
+    if (spec.mode == PortMode::Access) {
+        ref.pvid = spec.vlan;
+        if (spec.vlan)
+            ref.carried.set(spec.vlan);
+    } else {
+        ref.pvid = spec.native_vlan;
+        ref.tagged = spec.vlans;
+        ref.carried = spec.vlans;
+        if (spec.native_vlan)
+            ref.carried.set(spec.native_vlan);
+    }
+    p.ports.push_back(std::move(spec));
+}
+
+void Parser::parse_static_fdb(const Field& f, Policy& p) {
+    if (f.value.IsNull())
+        return;
+    if (!f.value.IsSequence()) {
+        error(f.value, "static_fdb: expected a list of { mac, vlan, port } entries, got " +
+                           kind(f.value));
+        return;
+    }
+    for (size_t i = 0; i < f.value.size(); i++)
+        parse_static_entry(f.value[i], i, p);
+}
+
+void Parser::parse_static_entry(const YAML::Node& node, size_t index, Policy& p) {
+    const std::string entry = "static_fdb entry " + std::to_string(index + 1);
+    if (!node.IsMap()) {
+        error(node, entry + ": expected a mapping like { mac: \"52:54:00:00:00:99\", vlan: 10, "
+                            "port: vm2 }, got " + kind(node));
+        return;
+    }
+    StaticFdbSpec spec;
+    spec.loc = loc(node);
+    std::optional<MacAddr> mac;
+    std::optional<uint16_t> vlan;
+    std::optional<std::string> port;
+    const Field *mac_f = nullptr, *port_f = nullptr;
+    for (const Field& f : fields(node, "in static_fdb entry", kStaticFdbKeys)) {
+        if (f.key == "mac") {
+            mac_f = &f;
+            const auto text = string_value(f);
+            if (!text)
+                continue;
+            mac = parse_mac(*text);
+            if (!mac) {
+                error(f.value, "mac: '" + *text + "' is not a MAC address; expected six hex "
+                                                  "octets like 52:54:00:00:00:99");
+            } else if ((*mac)[0] & 1) {
+                error(f.value, "mac: " + format_mac(*mac) + " is a multicast address; a static "
+                                                            "entry needs a unicast MAC (first octet even)");
+                mac.reset();
+            } else if (*mac == MacAddr{}) {
+                error(f.value, "mac: 00:00:00:00:00:00 is not a usable address");
+                mac.reset();
+            }
+        } else if (f.key == "vlan") {
+            vlan = vlan_value(f);
+        } else if (f.key == "port") {
+            port_f = &f;
+            port = string_value(f);
+        }
+    }
+    // Required keys, then the checks that need several of them.
+    const auto has = [&](const char* key) {
+        for (auto it = node.begin(); it != node.end(); ++it)
+            if (it->first.IsScalar() && it->first.Scalar() == key)
+                return true;
+        return false;
+    };
+    for (const char* key : {"mac", "vlan", "port"})
+        if (!has(key))
+            error(node, entry + " has no '" + key + "'; an entry needs mac, vlan and port");
+
+    if (port) {
+        auto it = ports_.find(*port);
+        if (it == ports_.end()) {
+            error(port_f->value, "port: '" + *port + "' is not a port of this policy");
+            port.reset();
+        } else if (vlan && it->second.vlans_known && !it->second.carried.test(*vlan)) {
+            const PortRef& ref = it->second;
+            std::string what = ref.mode == PortMode::Access
+                                   ? "an access port in VLAN " + std::to_string(ref.pvid)
+                                   : "a trunk carrying " +
+                                         (ref.tagged.any() ? format_vlans(ref.tagged) : "no tagged VLAN") +
+                                         (ref.pvid ? ", native " + std::to_string(ref.pvid) : "");
+            error(port_f->value, "port: '" + *port + "' does not carry VLAN " + std::to_string(*vlan) +
+                                     " (it is " + what + ")");
+            port.reset();
+        }
+    }
+    if (mac && vlan) {
+        const auto key = std::make_pair(*vlan, *mac);
+        if (auto first = static_seen_.find(key); first != static_seen_.end()) {
+            error(mac_f->value, "mac: duplicate static entry for " + format_mac(*mac) + " in VLAN " +
+                                    std::to_string(*vlan) + "; first at line " +
+                                    std::to_string(first->second));
+            return;
+        }
+        static_seen_[key] = spec.loc.line;
+    }
+    if (!mac || !vlan || !port)
+        return;
+    spec.mac = *mac;
+    spec.vlan = *vlan;
+    spec.port = *port;
+    p.static_fdb.push_back(std::move(spec));
+}
+
+Policy Parser::run(const std::string& text) {
+    Policy p;
+    p.file = file_;
+    std::vector<YAML::Node> docs;
+    try {
+        docs = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+        throw PolicyError({Diagnostic{to_loc(file_, e.mark), "invalid YAML: " + e.msg}});
+    }
+    if (docs.size() > 1)
+        error(docs[1], "the file holds " + std::to_string(docs.size()) +
+                           " YAML documents; a policy is exactly one");
+    if (docs.empty() || docs[0].IsNull()) {
+        error(SourceLoc{file_, 0, 0}, "the policy is empty; it needs at least a 'ports' list");
+        throw PolicyError(std::move(diags_));
+    }
+    const YAML::Node& root = docs[0];
+    if (!root.IsMap()) {
+        error(root, "the policy must be a mapping with the keys instance, bridge, ports, "
+                    "static_fdb; got " + kind(root));
+        throw PolicyError(std::move(diags_));
+    }
+
+    try {
+        const std::vector<Field> top = fields(root, "at the top level", kTopKeys);
+        const auto find = [&](std::string_view key) -> const Field* {
+            for (const Field& f : top)
+                if (f.key == key)
+                    return &f;
+            return nullptr;
+        };
+        if (const Field* f = find("instance"))
+            parse_instance(*f, p);
+        if (const Field* f = find("bridge"))
+            parse_bridge(*f, p);
+        if (const Field* f = find("ports"))
+            parse_ports(*f, p);
+        else
+            error(root, "the policy has no 'ports'; list 1.." + std::to_string(XDPNET_MAX_PORTS) +
+                            " ports");
+        // After ports, wherever it is in the file: entries refer to ports.
+        if (const Field* f = find("static_fdb"))
+            parse_static_fdb(*f, p);
+    } catch (const YAML::Exception& e) {
+        // Should not happen (we only read scalars we type-checked), but never
+        // let a yaml-cpp exception escape as something else than a PolicyError.
+        error(to_loc(file_, e.mark), "invalid policy: " + e.msg);
+    }
+
+    if (!diags_.empty()) {
+        std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+            return std::pair(a.loc.line, a.loc.column) < std::pair(b.loc.line, b.loc.column);
+        });
+        throw PolicyError(std::move(diags_));
+    }
+    return p;
+}
+
+} // namespace
+
+Policy parse_policy(const std::string& text, const std::string& filename) {
+    return Parser(filename).run(text);
+}
+
+Policy load_policy_file(const std::string& path) {
+    const auto fail = [&](int err) {
+        return PolicyError({Diagnostic{SourceLoc{path, 0, 0}, "cannot read: " + std::string(std::strerror(err))}});
+    };
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw fail(errno);
+    std::string text;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            const int err = errno;
+            ::close(fd);
+            throw fail(err);
+        }
+        if (n == 0)
+            break;
+        text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return parse_policy(text, path);
+}
+
+} // namespace xdpnet::policy

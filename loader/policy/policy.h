@@ -1,0 +1,138 @@
+// The policy layer: YAML text -> validated Policy -> compiled MapImage.
+// Pure C++: no root, no kernel, unit-tested in tests/unit.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "xdpnet/abi.h"
+
+namespace xdpnet::policy {
+
+/// Where a policy value came from, for file:line:column messages.
+struct SourceLoc {
+    std::string file;
+    int line = 0;   // 1-based; 0 = unknown
+    int column = 0; // 1-based; 0 = unknown
+};
+
+/// One problem found in a policy: "file:line:col: reason".
+struct Diagnostic {
+    SourceLoc loc;
+    std::string reason;
+    std::string str() const;
+};
+
+/// Thrown when a policy is rejected. Carries every problem found, so the user
+/// fixes them in one go; what() is all of them, one per line.
+class PolicyError : public std::runtime_error {
+  public:
+    explicit PolicyError(std::vector<Diagnostic> diags);
+    const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+
+  private:
+    std::vector<Diagnostic> diags_;
+};
+
+using MacAddr = std::array<uint8_t, 6>;
+
+/// Parses "52:54:00:00:00:99" (or '-' separated). nullopt when malformed.
+std::optional<MacAddr> parse_mac(const std::string& text);
+std::string format_mac(const MacAddr& mac);
+std::string format_mac(const uint8_t* mac);
+
+/// A set of VLAN IDs 1..4094.
+using VlanSet = std::bitset<XDPNET_VLAN_COUNT>;
+
+/// Parses one VLAN list item: "10", "100-199". Throws std::invalid_argument
+/// with a human reason ("VLAN 4095 is reserved", "range 20-10 is reversed").
+VlanSet parse_vlan_item(const std::string& item);
+/// Renders a set compactly: "10,20,100-199".
+std::string format_vlans(const VlanSet& set);
+
+/// Parses "300s", "5m", "2h", "1d", "250ms" or a bare number of seconds.
+/// Throws std::invalid_argument with a reason.
+uint64_t parse_duration_ns(const std::string& text);
+
+enum class PortMode { Access, Trunk };
+
+struct PortSpec {
+    std::string name;            // interface name
+    PortMode mode = PortMode::Access;
+    uint16_t vlan = 0;           // access: its VLAN
+    VlanSet vlans;               // trunk: allowed tagged VLANs
+    uint16_t native_vlan = 0;    // trunk: untagged frames join it; 0 = none
+    uint32_t mac_limit = 0;      // 0 = unlimited
+    bool host = false;           // the host stack lives on it (default: trunk)
+    SourceLoc loc;
+};
+
+struct StaticFdbSpec {
+    MacAddr mac{};
+    uint16_t vlan = 0;
+    std::string port;
+    SourceLoc loc;
+};
+
+enum class XdpMode { Native, Generic };
+
+struct Policy {
+    std::string file;                  // where it was read from
+    std::string instance = "default";  // pin root /sys/fs/bpf/xdpnet/<instance>
+    uint64_t mac_aging_ns = 300ull * 1000000000ull;
+    uint32_t fdb_size = 65536;
+    XdpMode xdp_mode = XdpMode::Native;
+    std::vector<PortSpec> ports;
+    std::vector<StaticFdbSpec> static_fdb;
+};
+
+/// Parses and validates a policy. Throws PolicyError listing every problem.
+Policy parse_policy(const std::string& text, const std::string& filename);
+Policy load_policy_file(const std::string& path);
+
+/// What the compiler needs to know about a host interface.
+struct InterfaceInfo {
+    uint32_t ifindex = 0;
+    MacAddr mac{};
+};
+/// name -> info, or nullopt when the interface does not exist.
+using InterfaceResolver = std::function<std::optional<InterfaceInfo>(const std::string&)>;
+
+/// A compiled port: the map value plus the name it came from.
+struct PortImage {
+    std::string name;
+    struct xdpnet_port port; // slot, ifindex, pvid, mode, flags, mac, limit, vlans
+};
+
+struct StaticFdbImage {
+    struct xdpnet_fdb_key key;
+    struct xdpnet_fdb_entry entry; // flags = XDPNET_FDB_STATIC
+};
+
+/// Everything the datapath needs for one policy generation, in map form.
+struct MapImage {
+    std::string instance;
+    uint32_t fdb_size = 0;
+    XdpMode xdp_mode = XdpMode::Native;
+    uint64_t gc_interval_ns = 0;       // how often the aging pass runs
+    struct xdpnet_config config{};
+    std::vector<PortImage> ports;      // ordered by slot
+    std::map<uint16_t, std::vector<uint16_t>> vlans; // vid -> member slots, ascending
+    std::vector<StaticFdbImage> static_fdb;
+};
+
+/// Compiles a validated policy. `previous_slots` (port name -> slot) keeps the
+/// slots of ports that stay, so their counters and FDB entries stay valid
+/// across `apply`; new ports take the lowest free slots. Throws PolicyError
+/// (with the port's file:line) when an interface does not exist.
+MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
+                 const std::map<std::string, uint16_t>& previous_slots = {});
+
+} // namespace xdpnet::policy

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine:
+#   sudo tests/bootstrap.sh demo    install packages, build, run the lab demo
+#   sudo tests/bootstrap.sh test    install packages, build, run every test (unit, prog, e2e)
+#   sudo tests/bootstrap.sh bench   install packages, build, run the benchmark
+#   tests/bootstrap.sh deps|build   just one step
+# Environment: BUILD_DIR (default: build), JOBS (default: nproc).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+JOBS=${JOBS:-$(nproc)}
+
+# Every package comes from Debian's archive.
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config clang llvm bpftool
+  libbpf-dev libxdp-dev libelf-dev zlib1g-dev
+  libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
+  iproute2 ethtool iputils-ping arping iperf3 tcpdump netcat-openbsd
+  python3 python3-scapy python3-pytest gnuplot-nox
+)
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: '$1' needs root (BPF, network namespaces): run it with sudo" >&2
+    exit 4
+  fi
+}
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "== packages: all present"
+    return
+  fi
+  need_root deps
+  echo "== installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  echo "== building in $BUILD_DIR"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C "$BUILD_DIR" -j "$JOBS"
+}
+
+run_tests() {
+  need_root test
+  echo "== tests: unit, prog (BPF_PROG_TEST_RUN), e2e (netns lab)"
+  ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 1200 "$@"
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) build ;;
+  demo) deps; build; need_root demo; XDPNET="$BUILD_DIR/loader/xdpnet" "$ROOT/tests/lab/demo.sh" ;;
+  test) shift; deps; build; run_tests "$@" ;;
+  bench) shift; deps; build; need_root bench; "$ROOT/bench/run.sh" --build-dir "$BUILD_DIR" "$@" ;;
+  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
