@@ -155,8 +155,8 @@ struct host_flood_ctx {
 	__u16 vid;
 	__u16 in_slot;
 	__u32 tagged; /* this pass sends to ports that want a tag */
-	__u32 tagged_pending;
-	__u32 sent;
+	__u32 tagged_pending; /* flags, not counts: a value that grows on each */
+	__u32 sent;           /* bpf_loop iteration multiplies verifier states */
 };
 
 /* bpf_loop body: one member of the VLAN (bounded by the helper, so the
@@ -175,12 +175,13 @@ static long host_flood_member(__u32 i, struct host_flood_ctx *c)
 	if (!out)
 		return 0;
 	if (port_wants_tag(out, c->vid) != (int)c->tagged) {
-		c->tagged_pending += !c->tagged;
+		if (!c->tagged)
+			c->tagged_pending = 1;
 		return 0;
 	}
 	if (bpf_clone_redirect(c->skb, out->ifindex, 0) == 0) {
 		ctr_inc_slot(slot, XDPNET_CTR_TX_FLOOD);
-		c->sent++;
+		c->sent = 1;
 	} else {
 		drop_count(stats_of(slot), XDPNET_DROP_NO_TX_PORT);
 	}
@@ -278,13 +279,16 @@ int xdpnet_fdb_gc(struct xdp_md *ctx)
 	if (!g)
 		return XDP_ABORTED;
 	gc_pass(g);
-	if (!g->armed) {
-		if (bpf_timer_init(&g->timer, &xdpnet_gc, 1 /* CLOCK_MONOTONIC */))
-			return XDP_ABORTED;
-		if (bpf_timer_set_callback(&g->timer, gc_timer_fired))
-			return XDP_ABORTED;
-		g->armed = 1;
-	}
-	bpf_timer_start(&g->timer, g->interval_ns ?: 1000000000ULL, 0);
+	/* A userspace update of this map value (the loader setting interval_ns)
+	 * frees the timer inside it, whatever `armed` says: initialise it on
+	 * every run; -EBUSY means it is initialised already. */
+	long err = bpf_timer_init(&g->timer, &xdpnet_gc, 1 /* CLOCK_MONOTONIC */);
+	if (err && err != -16 /* EBUSY */)
+		return XDP_ABORTED;
+	if (bpf_timer_set_callback(&g->timer, gc_timer_fired))
+		return XDP_ABORTED;
+	if (bpf_timer_start(&g->timer, g->interval_ns ?: 1000000000ULL, 0))
+		return XDP_ABORTED;
+	g->armed = 1;
 	return XDP_PASS;
 }

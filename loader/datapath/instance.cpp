@@ -375,13 +375,18 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
                      "xdpnet_portidx");
         maps::update(m_.ports, __u32(gen * XDPNET_MAX_PORTS + p.slot), empty_port, "xdpnet_ports");
     }
+    // Each map-in-map write waits for an RCU grace period: touch only the
+    // VLANs the stale generation used, and delete their flood maps in one batch.
+    std::vector<__u32> flood_keys;
     for (__u32 vid = 0; vid < XDPNET_VLAN_COUNT; vid++) {
         __u32 key = gen * XDPNET_VLAN_COUNT + vid;
         auto v = maps::lookup<__u32, struct xdpnet_vlan>(m_.vlans, key);
-        if (v && v->count)
+        if (v && v->count) {
             maps::update(m_.vlans, key, empty_vlan, "xdpnet_vlans");
-        maps::remove(m_.flood, key);
+            flood_keys.push_back(key);
+        }
     }
+    maps::remove_many(m_.flood, flood_keys);
 }
 
 void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
@@ -394,6 +399,8 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
     std::map<uint16_t, const struct xdpnet_port*> by_slot;
     for (const auto& pi : image.ports)
         by_slot[pi.port.slot] = &pi.port;
+    std::vector<Fd> inners; // kept open until the outer map holds them
+    std::vector<__u32> flood_keys, flood_fds;
     for (const auto& [vid, members] : image.vlans) {
         struct xdpnet_vlan v = {};
         v.count = static_cast<__u8>(members.size());
@@ -415,9 +422,11 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
             maps::update(inner, __u32(dv.ifindex), dv,
                          ("flood map of VLAN " + std::to_string(vid)).c_str());
         }
-        __u32 inner_fd = static_cast<__u32>(inner.get());
-        maps::update(m_.flood, key, inner_fd, "xdpnet_flood");
+        flood_keys.push_back(key);
+        flood_fds.push_back(static_cast<__u32>(inner.get()));
+        inners.push_back(std::move(inner));
     }
+    maps::update_many(m_.flood, flood_keys, flood_fds, "xdpnet_flood");
     maps::update(m_.config, gen, image.config, "xdpnet_config");
 }
 

@@ -33,6 +33,34 @@ bool remove(const Fd& map, const K& key) {
     return bpf_map_delete_elem(map.get(), &key) == 0;
 }
 
+/// Writes many entries with one batch call (one RCU wait for map-in-map),
+/// falling back to single updates where the map type has no batch support.
+template <class K, class V>
+void update_many(const Fd& map, const std::vector<K>& keys, const std::vector<V>& values,
+                 const char* what) {
+    if (keys.empty())
+        return;
+    __u32 count = static_cast<__u32>(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_update_batch(map.get(), keys.data(), values.data(), &count, &opts) == 0)
+        return;
+    for (size_t i = 0; i < keys.size(); i++)
+        update(map, keys[i], values[i], what);
+}
+
+/// Deletes many keys (batch where supported); missing keys are ignored.
+template <class K>
+void remove_many(const Fd& map, const std::vector<K>& keys) {
+    if (keys.empty())
+        return;
+    __u32 count = static_cast<__u32>(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_delete_batch(map.get(), keys.data(), &count, &opts) == 0)
+        return;
+    for (const auto& k : keys)
+        bpf_map_delete_elem(map.get(), &k);
+}
+
 /// Every key of a hash map (a snapshot; concurrent changes may be missed).
 template <class K>
 std::vector<K> keys(const Fd& map) {
