@@ -1,6 +1,7 @@
 // up, down, apply, check: the policy lifecycle.
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/context.h"
@@ -95,9 +96,20 @@ void register_lifecycle(CLI::App& app, Context& ctx) {
         if (name.empty())
             name = pick_instance(ctx);
         InstanceLock lock(name);
-        auto inst = Instance::adopt(name);
-        size_t ports = inst.ports().size();
-        inst.destroy();
+        size_t ports = 0;
+        try {
+            auto inst = Instance::adopt(name);
+            ports = inst.ports().size();
+            inst.destroy();
+        } catch (const Error& e) {
+            if (e.code() == ExitCode::Permission ||
+                (e.code() == ExitCode::NotRunning && !std::filesystem::exists(instance_dir(name))))
+                throw;
+            // Pinned by another xdpnet version, or half removed: down is
+            // best effort, it must never leave the instance stuck.
+            spdlog::warn("{}; removing its pins anyway", e.what());
+            Instance::force_remove(name);
+        }
         if (ctx.json)
             print_json({{"instance", name}, {"down", true}, {"ports", ports}});
         else

@@ -473,6 +473,12 @@ bool Instance::attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode) 
     }
     if (bpf_obj_pin(link.get(), pin.c_str()) != 0)
         throw_sys("pin", pin, errno);
+    if (mode == policy::XdpMode::Native && netdev::driver(ifname) == "veth")
+        spdlog::warn("{} is a veth: in native XDP mode, frames its peer sends with checksum "
+                     "offload on (the default) reach other ports with unfinished TCP/UDP "
+                     "checksums; turn it off on the peer (ethtool -K <peer> tx off) or set "
+                     "bridge.xdp_mode: generic",
+                     ifname);
     spdlog::debug("{}: XDP attached ({})", ifname,
                   mode == policy::XdpMode::Generic ? "generic" : "native");
     return true;
@@ -636,6 +642,13 @@ void Instance::destroy() {
     m_ = {};
     p_ = {};
     remove_pins(dir_);
+}
+
+void Instance::force_remove(const std::string& instance) {
+    std::string dir = instance_dir(instance);
+    if (!path_exists(dir))
+        throw Error(ExitCode::NotRunning, "instance '" + instance + "' has no pins at " + dir);
+    remove_pins(dir);
 }
 
 std::vector<FdbRow> Instance::fdb() const {

@@ -79,6 +79,9 @@ class Instance {
     void apply(const policy::MapImage& image);
     /// Detaches from every port and removes every pin of the instance.
     void destroy();
+    /// Best effort for state this binary cannot adopt (other ABI, missing
+    /// pins): unpins links first, then everything else under the instance.
+    static void force_remove(const std::string& instance);
 
     std::vector<FdbRow> fdb() const;
     /// Adds a static entry for a live port.

@@ -146,6 +146,15 @@ bool set_vlan_offload(const std::string& ifname, VlanOffload want) {
     return now && now->rx == want.rx && now->tx == want.tx;
 }
 
+std::string driver(const std::string& ifname) {
+    Fd sock = ctl_socket();
+    struct ethtool_drvinfo info = {};
+    info.cmd = ETHTOOL_GDRVINFO;
+    if (!ethtool(sock, ifname, &info))
+        return "";
+    return std::string(info.driver, strnlen(info.driver, sizeof(info.driver)));
+}
+
 std::string foreign_xdp(unsigned ifindex, unsigned ours_prog_id) {
     LIBBPF_OPTS(bpf_xdp_query_opts, q);
     if (bpf_xdp_query(static_cast<int>(ifindex), 0, &q) != 0 || q.attach_mode == XDP_ATTACHED_NONE)

@@ -24,6 +24,9 @@ std::optional<VlanOffload> get_vlan_offload(const std::string& ifname);
 /// Sets both; returns false (and logs) when the driver refuses.
 bool set_vlan_offload(const std::string& ifname, VlanOffload want);
 
+/// The kernel driver behind an interface ("veth", "tun", ...), "" if unknown.
+std::string driver(const std::string& ifname);
+
 /// Describes an XDP program on ifindex that is not one of ours ("" if none).
 /// `ours_prog_id` is the id of our ingress program.
 std::string foreign_xdp(unsigned ifindex, unsigned ours_prog_id);

@@ -1,0 +1,124 @@
+#!/bin/bash
+# xdpnet demo on the netns lab (tests/lab/lab.sh): bring the lab up, start
+# xdpnet with tests/lab/lab.yaml, show what must and must not get through,
+# show the switch's state, and clean everything up whatever happens.
+#
+#   sudo tests/lab/demo.sh     (XDPNET=/path/to/xdpnet picks the binary,
+#                               XDPNET_POLICY=file another lab policy)
+#
+# Exit status: 0 when every expectation held, 1 otherwise.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+XDPNET=${XDPNET:-$ROOT/build/loader/xdpnet}
+POLICY=${XDPNET_POLICY:-$HERE/lab.yaml}
+LAB=$HERE/lab.sh
+INSTANCE=lab
+P=xn
+
+if [ -t 1 ]; then
+	B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'
+else
+	B='' G='' R='' N=''
+fi
+failures=0
+step() { echo; echo "${B}== $*${N}"; }
+pass() { echo "  ${G}PASS${N} $*"; }
+fail() { echo "  ${R}FAIL${N} $*"; failures=$((failures + 1)); }
+run() { echo "  \$ $*"; "$@"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "demo.sh: needs root (network namespaces, XDP)" >&2
+	exit 1
+fi
+if [ ! -x "$XDPNET" ]; then
+	echo "demo.sh: no xdpnet binary at $XDPNET (build it, or set XDPNET=...)" >&2
+	exit 1
+fi
+
+xdpnet_up=0
+cleanup() {
+	local rc=$?
+	step "cleanup"
+	if [ $xdpnet_up -eq 1 ]; then
+		if run "$XDPNET" -i "$INSTANCE" down; then
+			pass "xdpnet down"
+		else
+			fail "xdpnet down"
+		fi
+	fi
+	run "$LAB" down --prefix "$P" || fail "lab.sh down"
+	if [ $failures -ne 0 ]; then
+		echo "${R}${B}demo: $failures expectation(s) failed${N}"
+		exit 1
+	fi
+	[ $rc -eq 0 ] && echo "${G}${B}demo: all expectations held${N}"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# in_ns NS CMD...: run CMD in namespace NS ("" = the host, the root namespace).
+in_ns() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+# ping_ok NS ADDR WHAT: must answer. The first tries may only resolve ARP.
+ping_ok() {
+	local ns=$1 addr=$2 what=$3 i
+	for i in 1 2 3 4 5; do
+		if in_ns "$ns" ping -c 1 -W 1 "$addr" >/dev/null 2>&1; then
+			break
+		fi
+	done
+	if in_ns "$ns" ping -c 2 -W 1 -i 0.2 "$addr" >/dev/null 2>&1; then
+		pass "$what"
+	else
+		fail "$what"
+	fi
+}
+
+# ping_blocked NS ADDR WHAT: must not answer.
+ping_blocked() {
+	local ns=$1 addr=$2 what=$3
+	if in_ns "$ns" ping -c 2 -W 1 -i 0.2 "$addr" >/dev/null 2>&1; then
+		fail "$what (it answered)"
+	else
+		pass "$what"
+	fi
+}
+
+step "lab up"
+run "$LAB" up --prefix "$P" || { fail "lab.sh up"; exit 1; }
+
+step "xdpnet up"
+# A previous demo killed half-way may have left the instance running.
+"$XDPNET" -i "$INSTANCE" down >/dev/null 2>&1 || true
+xdpnet_up=1
+if run "$XDPNET" up -c "$POLICY"; then
+	pass "xdpnet up -c $(basename "$POLICY")"
+else
+	fail "xdpnet up"
+	exit 1
+fi
+
+step "what must get through"
+ping_ok ${P}vm1 10.0.10.2 "vm1 -> vm2 (VLAN 10, access to access)"
+ping_ok ${P}vm1 10.0.10.4 "vm1 -> vm4 (VLAN 10)"
+ping_ok ${P}lan 192.168.50.1 "LAN -> host 192.168.50.1 over the uplink (native VLAN, xdpnet attached)"
+ping_ok "" 192.168.50.2 "host -> LAN 192.168.50.2 over the uplink"
+
+step "what must not get through"
+ping_blocked ${P}vm1 10.0.10.33 "vm1 (VLAN 10) -> vm3's 10.0.10.33 (VLAN 20, same subnet): isolated by the VLAN"
+ping_blocked ${P}vm3 10.0.10.1 "vm3 (VLAN 20) -> vm1 10.0.10.1: isolated by the VLAN"
+
+step "the switch's state"
+run "$XDPNET" -i "$INSTANCE" status || fail "xdpnet status"
+echo
+run "$XDPNET" -i "$INSTANCE" fdb show || fail "xdpnet fdb show"
+echo
+run "$XDPNET" -i "$INSTANCE" stats || fail "xdpnet stats"
+
