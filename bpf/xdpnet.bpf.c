@@ -34,7 +34,7 @@ static __always_inline int to_host(struct xdpnet_port_stats *st)
 
 /* Stage 5a: known unicast leaves through the transmit devmap, tagged for the
  * egress port. */
-static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p,
+static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 					   const struct xdpnet_port *in,
 					   const struct xdpnet_port *out,
 					   struct xdpnet_port_stats *st)
@@ -48,7 +48,7 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p,
 	r = xdp_vlan_egress(ctx, p, out);
 	if (r)
 		return xdp_drop(st, r);
-	r = bpf_redirect_map(&xdpnet_tx, out->ifindex, XDP_ABORTED);
+	r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + out->slot, XDP_ABORTED);
 	if (r != XDP_REDIRECT)
 		return xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
 	ctr_inc_slot(out->slot, XDPNET_CTR_TX_UNICAST);
@@ -92,7 +92,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	/* Stage 3: learn the source. */
 	if (mac_is_multicast(p.eth->h_source) || mac_is_zero(p.eth->h_source))
 		return xdp_drop(st, XDPNET_DROP_BAD_SRC_MAC);
-	now = bpf_ktime_get_coarse_ns();
+	now = clock_ns(cfg);
 	fdb_learn(&p, in, st, now);
 
 	/* Stage 4: the host's own frames on its native VLAN go up the stack;
@@ -105,7 +105,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	if (!mac_is_multicast(p.eth->h_dest)) {
 		out = fdb_lookup(&p, gen, now, cfg->aging_ns);
 		if (out)
-			return forward_unicast(ctx, &p, in, out, st);
+			return forward_unicast(ctx, &p, gen, in, out, st);
 	}
 	return xdp_flood(ctx, &p, gen, st);
 }
@@ -249,7 +249,7 @@ static long gc_elem(void *map, struct xdpnet_fdb_key *key,
 static __noinline int gc_pass(struct xdpnet_gc *g)
 {
 	const struct xdpnet_config *cfg = config_of(live_gen());
-	struct gc_ctx c = { .now = bpf_ktime_get_coarse_ns() };
+	struct gc_ctx c = { .now = clock_ns(cfg) };
 
 	if (!g)
 		return 0;
@@ -290,5 +290,22 @@ int xdpnet_fdb_gc(struct xdp_md *ctx)
 	if (bpf_timer_start(&g->timer, g->interval_ns ?: 1000000000ULL, 0))
 		return XDP_ABORTED;
 	g->armed = 1;
+	return XDP_PASS;
+}
+
+/* Userspace's view of the datapath clock (for FDB ages and static entries):
+ * run with BPF_PROG_TEST_RUN on a frame of at least 24 bytes, it writes
+ * { clock_ns, bpf_jiffies64(), bpf_ktime_get_coarse_ns() } at its start. */
+SEC("xdp")
+int xdpnet_clock(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	__u64 *out = data;
+
+	if ((void *)(out + 3) > end)
+		return XDP_ABORTED;
+	out[0] = clock_ns(config_of(live_gen()));
+	out[1] = bpf_jiffies64();
+	out[2] = bpf_ktime_get_coarse_ns();
 	return XDP_PASS;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
 /* Policy maps: written only by the loader (datapath/apply), read by the programs.
- * Everything here except xdpnet_tx is indexed by policy generation, so the loader
- * builds a new policy aside and switches with one write to xdpnet_state. */
+ * Everything here is indexed by policy generation, so the loader builds a new
+ * policy aside and switches with one write to xdpnet_state. */
 #ifndef XDPNET_MAPS_PORTS_H
 #define XDPNET_MAPS_PORTS_H
 #include "xdpnet/abi.h"
@@ -46,10 +46,11 @@ struct {
 	__type(value, struct xdpnet_vlan);
 } xdpnet_vlans SEC(".maps");
 
-/* ifindex -> ifindex: every port of either generation, no egress program.
- * Known unicast leaves through here, already tagged for the egress port. */
+/* [gen * MAX_PORTS + slot] -> ifindex, no egress program. Known unicast
+ * leaves through here, already tagged for the egress port. An array devmap:
+ * the lookup is an index, not a hash. */
 struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__uint(max_entries, XDPNET_GENS * XDPNET_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);

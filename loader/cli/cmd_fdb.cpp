@@ -33,11 +33,6 @@ struct xdpnet_fdb_key make_key(const FdbOpts& o) {
     return k;
 }
 
-double now_s() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 } // namespace
 
@@ -61,7 +56,7 @@ void register_fdb(CLI::App& app, Context& ctx) {
                 return a.key.vlan < b.key.vlan;
             return std::lexicographical_compare(a.key.mac, a.key.mac + 6, b.key.mac, b.key.mac + 6);
         });
-        double now = now_s();
+        double now = inst.clock_ns() / 1e9;
         nlohmann::json j = nlohmann::json::array();
         if (!ctx.json)
             std::cout << fmt::format("{:>5} {:<17} {:<15} {:<8} {:>8}\n", "VLAN", "MAC", "PORT",

@@ -9,9 +9,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -59,7 +63,10 @@ void mkdir_p(const std::string& path) {
 
 std::vector<std::string> dir_entries(const std::string& dir) {
     std::vector<std::string> out;
-    std::unique_ptr<DIR, decltype(&::closedir)> d(::opendir(dir.c_str()), ::closedir);
+    struct DirCloser {
+        void operator()(DIR* d) const { ::closedir(d); }
+    };
+    std::unique_ptr<DIR, DirCloser> d(::opendir(dir.c_str()));
     if (!d)
         return out;
     while (auto* e = ::readdir(d.get())) {
@@ -84,10 +91,24 @@ void remove_pins(const std::string& dir) {
     ::rmdir(pin_root().c_str()); // only succeeds when no other instance is left
 }
 
-uint64_t coarse_now_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+// CONFIG_HZ from the running kernel's config, when the kernel exposes it.
+std::optional<unsigned> config_hz() {
+    struct utsname u;
+    ::uname(&u);
+    for (std::string path : {std::string("/proc/config.gz"), "/boot/config-" + std::string(u.release)}) {
+        gzFile f = gzopen(path.c_str(), "rb");
+        if (!f)
+            continue;
+        char line[256];
+        std::optional<unsigned> hz;
+        while (gzgets(f, line, sizeof(line)))
+            if (std::strncmp(line, "CONFIG_HZ=", 10) == 0)
+                hz = static_cast<unsigned>(std::strtoul(line + 10, nullptr, 10));
+        gzclose(f);
+        if (hz && *hz > 0 && *hz <= 10000)
+            return hz;
+    }
+    return std::nullopt;
 }
 
 std::string describe_port(const struct xdpnet_port& p) {
@@ -141,12 +162,28 @@ bool Instance::exists(const std::string& instance) {
 Instance Instance::create(const policy::MapImage& image) {
     std::string root = pin_root();
     ensure_bpffs(root);
-    mkdir_p(root);
     std::string dir = instance_dir(image.instance);
     if (path_exists(dir))
         throw Error(ExitCode::Failure, "instance '" + image.instance + "' already has pins at " +
                                            dir + " but no usable state; run `xdpnet down -i " +
                                            image.instance + "` first");
+    // Another instance's `down` removes the shared root when it is empty:
+    // make ours right away, and again if the root vanished in between.
+    for (int attempt = 0;; attempt++) {
+        mkdir_p(root);
+        if (::mkdir(dir.c_str(), 0700) == 0)
+            break;
+        if (errno != ENOENT || attempt == 5)
+            throw_sys("mkdir", dir, errno);
+    }
+    struct Cleanup {
+        std::string dir;
+        bool armed = true;
+        ~Cleanup() {
+            if (armed)
+                remove_pins(dir);
+        }
+    } cleanup{dir};
 
     std::unique_ptr<xdpnet_bpf, decltype(&xdpnet_bpf__destroy)> skel(xdpnet_bpf__open(),
                                                                       xdpnet_bpf__destroy);
@@ -156,16 +193,6 @@ Instance Instance::create(const policy::MapImage& image) {
         throw_sys("size", "xdpnet_fdb", err);
     if (int err = xdpnet_bpf__load(skel.get()))
         throw_sys("load", "BPF programs (run with -v for the verifier log)", err);
-
-    mkdir_p(dir);
-    struct Cleanup {
-        std::string dir;
-        bool armed = true;
-        ~Cleanup() {
-            if (armed)
-                remove_pins(dir);
-        }
-    } cleanup{dir};
 
     struct bpf_map* map;
     bpf_object__for_each_map(map, skel->obj) {
@@ -180,6 +207,7 @@ Instance Instance::create(const policy::MapImage& image) {
         {skel->progs.xdpnet_flood_egress, "prog_flood_egress"},
         {skel->progs.xdpnet_host_flood, "prog_host_flood"},
         {skel->progs.xdpnet_fdb_gc, "prog_fdb_gc"},
+        {skel->progs.xdpnet_clock, "prog_clock"},
     };
     for (const auto& [prog, pin] : progs)
         if (int err = bpf_program__pin(prog, (dir + "/" + pin).c_str()))
@@ -244,6 +272,7 @@ void Instance::open_pins() {
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
     p_.fdb_gc = open("prog_fdb_gc");
+    p_.clock = open("prog_clock");
 }
 
 struct xdpnet_state Instance::state() const {
@@ -374,6 +403,7 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
         maps::update(m_.portidx, __u32(gen * XDPNET_MAX_IFINDEX + p.ifindex), __u32{0},
                      "xdpnet_portidx");
         maps::update(m_.ports, __u32(gen * XDPNET_MAX_PORTS + p.slot), empty_port, "xdpnet_ports");
+        maps::remove(m_.tx, __u32(gen * XDPNET_MAX_PORTS + p.slot));
     }
     // Each map-in-map write waits for an RCU grace period: touch only the
     // VLANs the stale generation used, and delete their flood maps in one batch.
@@ -395,6 +425,8 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
                      "xdpnet_ports");
         maps::update(m_.portidx, __u32(gen * XDPNET_MAX_IFINDEX + pi.port.ifindex),
                      __u32(pi.port.slot + 1u), "xdpnet_portidx");
+        maps::update(m_.tx, __u32(gen * XDPNET_MAX_PORTS + pi.port.slot), pi.port.ifindex,
+                     "xdpnet_tx");
     }
     std::map<uint16_t, const struct xdpnet_port*> by_slot;
     for (const auto& pi : image.ports)
@@ -427,7 +459,9 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
         inners.push_back(std::move(inner));
     }
     maps::update_many(m_.flood, flood_keys, flood_fds, "xdpnet_flood");
-    maps::update(m_.config, gen, image.config, "xdpnet_config");
+    struct xdpnet_config cfg = image.config;
+    cfg.ns_per_jiffy = 1000000000u / kernel_hz();
+    maps::update(m_.config, gen, cfg, "xdpnet_config");
 }
 
 bool Instance::attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode) {
@@ -569,7 +603,6 @@ void Instance::apply(const policy::MapImage& image) {
     std::vector<std::string> attached; // undone if anything below fails
     try {
         for (const auto& pi : image.ports) {
-            maps::update(m_.tx, pi.port.ifindex, pi.port.ifindex, "xdpnet_tx");
             bool slot_reused = true;
             for (const auto& p : live)
                 if (p.slot == pi.port.slot && p.ifindex == pi.port.ifindex)
@@ -622,7 +655,6 @@ void Instance::apply(const policy::MapImage& image) {
         if (!keep.count(p.ifindex)) {
             detach(link_xdp_name(p.ifindex));
             restore_offload(p.ifindex);
-            maps::remove(m_.tx, p.ifindex);
             removed.push_back(p);
         }
         if (!keep_tc.count(p.ifindex))
@@ -669,7 +701,7 @@ void Instance::fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port) {
     e.ifindex = port.port.ifindex;
     e.slot = port.port.slot;
     e.flags = XDPNET_FDB_STATIC;
-    e.last_seen_ns = coarse_now_ns();
+    e.last_seen_ns = clock_ns();
     auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, key);
     maps::update(m_.fdb, key, e, "xdpnet_fdb");
     if (old && !(old->flags & XDPNET_FDB_STATIC)) {
@@ -713,6 +745,45 @@ std::vector<struct xdpnet_port_stats> Instance::stats() const {
             out[slot] = *s;
     }
     return out;
+}
+
+namespace {
+struct ClockSample {
+    uint64_t clock_ns, jiffies, coarse_ns;
+};
+
+ClockSample sample_clock(const Fd& prog) {
+    uint64_t buf[8] = {};
+    uint64_t out[8] = {};
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_out = out,
+                .data_size_in = sizeof(buf), .data_size_out = sizeof(out), .repeat = 1);
+    if (bpf_prog_test_run_opts(prog.get(), &opts) != 0 || opts.retval != XDP_PASS)
+        throw_sys("run", "datapath clock probe", errno ? errno : EINVAL);
+    return {out[0], out[1], out[2]};
+}
+} // namespace
+
+uint64_t Instance::clock_ns() const { return sample_clock(p_.clock).clock_ns; }
+
+unsigned Instance::kernel_hz() const {
+    static std::optional<unsigned> cached;
+    if (cached)
+        return *cached;
+    cached = config_hz();
+    if (!cached) {
+        // Count jiffies over 200 ms and round to the nearest HZ Linux offers.
+        auto a = sample_clock(p_.clock);
+        ::usleep(200000);
+        auto b = sample_clock(p_.clock);
+        double hz = double(b.jiffies - a.jiffies) * 1e9 / double(b.coarse_ns - a.coarse_ns);
+        unsigned best = 250;
+        for (unsigned c : {100u, 250u, 300u, 1000u})
+            if (std::abs(hz - c) < std::abs(hz - best))
+                best = c;
+        cached = best;
+        spdlog::debug("kernel HZ measured: {:.1f} -> {}", hz, best);
+    }
+    return *cached;
 }
 
 void Instance::run_gc() const {

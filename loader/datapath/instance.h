@@ -95,6 +95,11 @@ class Instance {
     /// Runs the aging pass now (and re-arms its timer).
     void run_gc() const;
 
+    /// The datapath clock now (ns, the unit of xdpnet_fdb_entry.last_seen_ns).
+    uint64_t clock_ns() const;
+    /// The kernel's HZ: CONFIG_HZ from the kernel config, else measured.
+    unsigned kernel_hz() const;
+
   private:
     Instance() = default;
     void open_pins();
@@ -113,7 +118,7 @@ class Instance {
         Fd state, config, portidx, ports, vlans, tx, flood, fdb, maccnt, gc, stats, ifsave;
     } m_;
     struct {
-        Fd ingress, flood_egress, host_flood, fdb_gc;
+        Fd ingress, flood_egress, host_flood, fdb_gc, clock;
     } p_;
 };
 

@@ -301,7 +301,8 @@ void Datapath::put_port(uint32_t gen, const PortSpec &s)
 	write_port(gen, p);
 	uint32_t k = gen * XDPNET_MAX_IFINDEX + p.ifindex, slot1 = s.slot + 1u;
 	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_portidx), &k, &slot1, BPF_ANY));
-	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_tx), &p.ifindex, &p.ifindex, BPF_ANY));
+	uint32_t tk = gen * XDPNET_MAX_PORTS + p.slot;
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_tx), &tk, &p.ifindex, BPF_ANY));
 }
 
 xdpnet_port Datapath::get_port(uint32_t gen, uint16_t slot)
@@ -361,7 +362,11 @@ void Datapath::del_flood(uint32_t gen, uint16_t vid)
 	XT_CHECK(bpf_map_delete_elem(mfd(skel->maps.xdpnet_flood), &k));
 }
 
-void Datapath::del_tx(uint32_t ifindex) { XT_CHECK(bpf_map_delete_elem(mfd(skel->maps.xdpnet_tx), &ifindex)); }
+void Datapath::del_tx(uint32_t gen, uint16_t slot)
+{
+	uint32_t k = gen * XDPNET_MAX_PORTS + slot;
+	XT_CHECK(bpf_map_delete_elem(mfd(skel->maps.xdpnet_tx), &k));
+}
 
 void Datapath::install(uint32_t gen, const std::vector<PortSpec> &ports, uint64_t aging_ns, bool flush)
 {

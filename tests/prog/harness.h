@@ -184,7 +184,7 @@ public:
 	void install(uint32_t gen, const std::vector<PortSpec> &ports, uint64_t aging_ns = kAgingNs,
 		     bool flush = true);
 	void install_std(uint32_t gen) { install(gen, std_ports()); }
-	void del_tx(uint32_t ifindex);
+	void del_tx(uint32_t gen, uint16_t slot);
 
 	// FDB and MAC counts.
 	void fdb_put(uint16_t vlan, const Mac &mac, uint16_t slot, uint32_t ifindex, uint64_t last_seen,

@@ -430,7 +430,7 @@ std::vector<Case> build_cases()
 	     {Ctr(A1, XDPNET_CTR_LEARNED), Drop(A1, XDPNET_DROP_NO_TX_PORT)},
 	     [=](Ctx &c) {
 		     c.dp.fdb_put(10, m2, A2, c.t0);
-		     c.dp.del_tx(ifx(A2));
+		     c.dp.del_tx(c.gen, kSlot[A2]);
 	     }});
 	add({"fdb_entry_with_stale_ifindex_floods", A1, F(m2, m1), XDP_REDIRECT, F(m2, m1, {Q(10)}),
 	     {Ctr(A1, XDPNET_CTR_LEARNED), Ctr(A1, XDPNET_CTR_FLOODED)},

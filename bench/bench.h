@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Shared between the bench BPF programs (gen, sink, trivial) and
+ * xdpnet-bench.cpp. Plain C, fixed-width types.
+ */
+#ifndef XDPNET_BENCH_H
+#define XDPNET_BENCH_H
+
+#include <linux/types.h>
+
+/* Template frames: up to XB_MAX_TMPL frames of XB_FRAME_MAX bytes. The
+ * generator stores exactly the run's frame length (64 untagged, 68 tagged). */
+#define XB_FRAME_MAX 72
+#define XB_MAX_TMPL 65536
+
+struct xb_tmpl {
+	__u8 data[XB_FRAME_MAX];
+};
+
+/* Generator run configuration, array index 0, written before every run. */
+enum xb_gen_mode {
+	XB_GEN_TEMPLATES = 0, /* frame i = template (counter % n_tmpl) */
+	XB_GEN_RANDOM_FDB = 1, /* template 0, then random dst/src MAC drawn
+				* from the FDB fill (xb_fill_mac(2k) / (2k+1)) */
+};
+
+struct xb_gen_cfg {
+	__u32 n_tmpl;    /* templates in use, >= 1 */
+	__u32 frame_len; /* 64 or 68: the bytes restored on each frame */
+	__u32 mode;      /* enum xb_gen_mode */
+	__u32 fill;      /* XB_GEN_RANDOM_FDB: FDB entries filled (even = dst, odd = src) */
+};
+
+/* Generator per-CPU state. */
+struct xb_gen_state {
+	__u64 next;      /* template counter */
+	__u64 frames;    /* frames handed to the program under test */
+	__u64 tail_fail; /* tail call failed (empty slot): dropped */
+	__u64 restore_fail;
+	__u64 rng; /* xorshift64 state (random FDB mode) */
+};
+
+/* Sink: per-CPU counters of one receiving namespace end. */
+struct xb_sink_cfg {
+	__u32 expect_len; /* 0 = do not check */
+	__u32 expect_vid; /* 0 = expect untagged, 1..4094 = tagged with it, 0xffff = no check */
+};
+
+struct xb_sink_ctr {
+	__u64 pkts;
+	__u64 bytes;
+	__u64 tagged;
+	__u64 bad_len;
+	__u64 bad_vlan;
+};
+
+struct xb_sink_stray {
+	__u8 head[40]; /* Ethernet + 26 bytes */
+	__u32 len;
+};
+
+/* The MAC of FDB fill entry i: 02:fb:(i>>24):(i>>16):(i>>8):i. */
+#define XB_FILL_MAC0 0x02
+#define XB_FILL_MAC1 0xfb
+
+#endif

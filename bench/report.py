@@ -1,0 +1,403 @@
+#!/usr/bin/python3
+"""Turns xdpnet-bench's raw.jsonl into the results tables (markdown), the
+gnuplot data files, and (full runs) bench/RESULTS.md. Standard library only."""
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import sys
+
+# Reference figures measured on the build machine (docs: /work/shared/machine.md)
+REF_FLOOR_MPPS = 6.0
+REF_BRIDGE_MPPS = 0.94
+
+# Targets (from the issue)
+T_FLOOR_SHARE = 0.70  # known unicast >= 70 % of the floor
+T_BRIDGE_X = 4.0  # known unicast >= 4x the Linux bridge
+T_COST_X = 2.0  # L2 path program cost <= 2x the trivial program
+T_FDB_X = 1.5  # FDB 1M cost <= 1.5x FDB 1k
+
+NOTES_BEGIN = "<!-- notes: kept across runs -->"
+NOTES_END = "<!-- /notes -->"
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+class Stat:
+    def __init__(self, values):
+        self.values = list(values)
+        self.n = len(self.values)
+        self.med = statistics.median(self.values) if self.values else float("nan")
+        self.min = min(self.values) if self.values else float("nan")
+        self.max = max(self.values) if self.values else float("nan")
+
+    def spread(self, fmt):
+        return f"{fmt.format(self.min)}–{fmt.format(self.max)}"
+
+    def spread_pct(self):
+        if not self.values or not self.med:
+            return float("nan")
+        return 100.0 * (self.max - self.min) / self.med
+
+
+def ordered(rows, kind, group=None):
+    seen = []
+    for r in rows:
+        if r["kind"] != kind or (group and r.get("group") != group):
+            continue
+        if r["scenario"] not in seen:
+            seen.append(r["scenario"])
+    return seen
+
+
+def verdict(ok):
+    return "**met**" if ok else "**MISSED**"
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def fmt_ratio(x, digits=2):
+    return "–" if x != x else f"{x:.{digits}f}x"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--cpu-model", default="?")
+    ap.add_argument("--ncpu", default="?")
+    ap.add_argument("--xdpnet-stats")
+    ap.add_argument("--results-md")
+    ap.add_argument("--load-before", default="")
+    ap.add_argument("--load-after", default="")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+
+    rows = load(a.raw)
+    meta = next((r for r in rows if r["kind"] == "meta"), {})
+    live = [r for r in rows if r["kind"] == "live"]
+    cost = [r for r in rows if r["kind"] == "cost"]
+    warnings = []
+
+    # ---------------- live frames
+    L = {}
+    for sc in ordered(rows, "live"):
+        rs = [r for r in live if r["scenario"] == sc]
+        L[sc] = {
+            "label": rs[0]["label"],
+            "copies": rs[0]["copies"],
+            "fwd": Stat(r["fwd_mpps"] for r in rs),
+            "in": Stat(r["in_mpps"] for r in rs),
+            "out": Stat(r["out_mpps"] for r in rs),
+            "loss": Stat(r["loss"] for r in rs),
+            "bad": sum(r["bad"] for r in rs),
+            "stray": sum(r["stray"] for r in rs),
+            "tail_fail": sum(r["tail_fail"] for r in rs),
+            "restore_fail": sum(r["restore_fail"] for r in rs),
+            "stray_where": sorted({k[6:] for r in rs for k in r if k.startswith("stray_")}),
+        }
+    floor = L.get("floor", {}).get("fwd")
+    bridge = L.get("bridge", {}).get("fwd")
+
+    def paired(a_sc, b_sc):
+        """Per-round ratios a/b: the live scenarios run round-robin, so run r of
+        a and of b saw the same machine state; drift cancels in the ratio."""
+        if a_sc.startswith("fdb_") or b_sc.startswith("fdb_"):
+            return None  # measured in blocks, not in the same rounds
+        a_r = {r["run"]: r["fwd_mpps"] for r in live if r["scenario"] == a_sc}
+        b_r = {r["run"]: r["fwd_mpps"] for r in live if r["scenario"] == b_sc}
+        v = [a_r[k] / b_r[k] for k in a_r if k in b_r and b_r[k]]
+        return Stat(v) if v else None
+
+    for sc, d in L.items():
+        if d["loss"].max > 0.001:
+            warnings.append(f"{sc}: up to {100 * d['loss'].max:.2f} % of the frames (copies) never reached a sink")
+        if d["bad"]:
+            warnings.append(f"{sc}: {d['bad']} frames arrived with the wrong length or tagging")
+        if d["stray"]:
+            warnings.append(f"{sc}: {d['stray']} frames arrived at sinks that should get nothing "
+                            f"({', '.join(d['stray_where'])})")
+        if d["tail_fail"] or d["restore_fail"]:
+            warnings.append(f"{sc}: generator tail-call failures {d['tail_fail']}, restore failures {d['restore_fail']}")
+
+    # ---------------- program cost
+    C = {}
+    for sc in ordered(rows, "cost"):
+        rs = [r for r in cost if r["scenario"] == sc]
+        C[sc] = {
+            "label": rs[0]["label"],
+            "group": rs[0]["group"],
+            "wrapped": rs[0]["wrapped"],
+            "ns": Stat(r["ns"] for r in rs),
+            "wall": Stat(r["wall_ns"] for r in rs),
+            "ret_ok": all(r["ret_ok"] for r in rs),
+            "frame_kept": all(r["frame_kept"] for r in rs),
+            "retval": rs[-1]["retval"],
+        }
+        if not C[sc]["ret_ok"]:
+            warnings.append(f"cost {sc}: the program returned {rs[-1]['retval']}, not the expected verdict "
+                            "(it measured another path)")
+        if not rs[0]["wrapped"] and not C[sc]["frame_kept"]:
+            warnings.append(f"cost {sc}: the program alone changed the frame; repetitions after the first "
+                            "measured a different path")
+    triv = C.get("trivial", {}).get("ns")
+    T = triv.med if triv else float("nan")
+
+    def net(sc, base):
+        """Program cost as if run alone: wrapped - (generator + trivial) + trivial."""
+        if sc not in C or base not in C:
+            return float("nan")
+        return C[sc]["ns"].med - C[base]["ns"].med + T
+
+    # ---------------- markdown
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    md = []
+    md.append(f"Run: {date} · kernel {meta.get('kernel', '?')} · CPU {a.cpu_model} ({a.ncpu} cores), "
+              f"generator pinned to CPU {meta.get('cpu', '?')} · {meta.get('runs', '?')} runs per scenario, "
+              f"{meta.get('duration', '?')} s each (live), repeat {meta.get('repeat', '?')} (cost) · "
+              f"{meta.get('flows', '?')} flows (distinct src/dst MAC pairs), 64-byte frames (68 tagged)"
+              + (" · **quick run (fewer, shorter runs: indicative only)**" if a.quick else ""))
+    if a.load_before or a.load_after:
+        md.append("")
+        md.append(f"Load average before / after: {a.load_before} / {a.load_after}")
+    md.append("")
+
+    # targets
+    tg = []
+    uc = L.get("uc_aa", {}).get("fwd")
+
+    def live_target(name, sc, base_sc, limit, pct=False, context=False):
+        a_, b_ = L.get(sc, {}).get("fwd"), L.get(base_sc, {}).get("fwd")
+        if not a_ or not b_:
+            return
+        r = ratio(a_.med, b_.med)
+        pr = paired(sc, base_sc)
+        rv = pr.med if pr else r
+        f = (lambda x: f"{100 * x:.0f} %") if pct else (lambda x: f"{x:.2f}x")
+        txt = f"{f(rv)}" + (f" per round ({f(pr.min)}–{f(pr.max)}, n {pr.n})" if pr else "") + \
+            f"; ratio of medians {f(r)} ({a_.med:.2f} / {b_.med:.2f} Mpps)"
+        ok = rv >= limit
+        tg.append((name, txt, ("met" if ok else "missed") if context else verdict(ok)))
+
+    live_target("known unicast ≥ 70 % of the floor", "uc_aa", "floor", T_FLOOR_SHARE, pct=True)
+    live_target("known unicast ≥ 4x the Linux bridge (plain: br_netfilter off)", "uc_aa", "bridge", T_BRIDGE_X)
+    live_target("(for context) known unicast vs the bridge with bridge-nf-call-iptables=1, this host's default",
+                "uc_aa", "bridge_nf", T_BRIDGE_X, context=True)
+    live_target("(for context) access→trunk ≥ 70 % of the floor", "uc_at", "floor", T_FLOOR_SHARE, pct=True,
+                context=True)
+    live_target("(for context) trunk→access ≥ 70 % of the floor", "uc_ta", "floor", T_FLOOR_SHARE, pct=True,
+                context=True)
+    if "uc_aa_direct" in C and triv:
+        r = ratio(C["uc_aa_direct"]["ns"].med, T)
+        tg.append(("L2 path program cost ≤ 2x the trivial program",
+                   f"{r:.2f}x ({C['uc_aa_direct']['ns'].med:.0f} / {T:.0f} ns)", verdict(r <= T_COST_X)))
+    fdb_tags = [sc[4:] for sc in ordered(rows, "cost", "fdb") if not sc.endswith("_gen")]
+    plain = [t for t in fdb_tags if "_hot" not in t]
+    if len(plain) >= 2:
+        small, large = plain[0], plain[-1]
+        ns_s, ns_l = net(f"fdb_{small}", f"fdb_{small}_gen"), net(f"fdb_{large}", f"fdb_{large}_gen")
+        r = ratio(ns_l, ns_s)
+        tg.append((f"FDB {large} cost ≤ 1.5x FDB {small} (random lookups over the whole fill)",
+                   f"{r:.2f}x ({ns_l:.0f} / {ns_s:.0f} ns)", verdict(r <= T_FDB_X)))
+        for hot in [t for t in fdb_tags if "_hot" in t]:
+            ns_h = net(f"fdb_{hot}", f"fdb_{hot}_gen")
+            r = ratio(ns_h, ns_s)
+            tg.append((f"(for context, not a target) FDB {hot.replace('_hot', ' with ')} active entries "
+                       f"vs FDB {small}", f"{r:.2f}x ({ns_h:.0f} / {ns_s:.0f} ns)", "–"))
+    if tg:
+        md.append("### Targets")
+        md.append("")
+        md.append("| target | measured | |")
+        md.append("|---|---|---|")
+        for t in tg:
+            md.append(f"| {t[0]} | {t[1]} | {t[2]} |")
+        md.append("")
+
+    if L:
+        md.append("### Live frames: forwarding rate (Mpps, 64-byte frames, one core)")
+        md.append("")
+        md.append("| scenario | median Mpps | spread (min–max) | n | vs floor | vs Linux bridge | loss | checks |")
+        md.append("|---|---|---|---|---|---|---|---|")
+        for sc, d in L.items():
+            f = d["fwd"]
+            checks = "ok" if not (d["bad"] or d["stray"] or d["tail_fail"] or d["restore_fail"]) else \
+                f"bad {d['bad']}, stray {d['stray']}, tail-call fail {d['tail_fail']}"
+            label = d["label"]
+            if d["copies"] > 1:
+                label += f" (frames in; {d['out'].med:.2f} Mpps copies out, " \
+                         f"{d['out'].spread('{:.2f}')})"
+            def vs(base_sc, base):
+                pr = paired(sc, base_sc)
+                if pr:
+                    return fmt_ratio(pr.med)
+                return fmt_ratio(ratio(f.med, base.med) if base else float('nan')) + "¹"
+            md.append(f"| {label} | {f.med:.2f} | {f.spread('{:.2f}')} | {f.n} | "
+                      f"{vs('floor', floor)} | {vs('bridge', bridge)} | "
+                      f"{100 * d['loss'].med:.2f} % | {checks} |")
+        md.append("")
+        md.append("Ratios are medians of per-round ratios (the live scenarios run round-robin, run r of each "
+                  "in the same round, so slow drift of the machine cancels); ¹ ratio of medians, for the FDB "
+                  "scenarios, which run in blocks after the round-robin part.")
+        md.append("")
+        md.append(f"Reference figures on this machine (machine.md): floor about {REF_FLOOR_MPPS} Mpps, "
+                  f"Linux bridge about {REF_BRIDGE_MPPS} Mpps; measured here "
+                  f"{floor.med if floor else float('nan'):.2f} and {bridge.med if bridge else float('nan'):.2f}.")
+        md.append("")
+
+    if C:
+        md.append("### Program cost (BPF_PROG_TEST_RUN, ns per packet, kernel-reported `duration`)")
+        md.append("")
+        md.append("| program / path | median ns | spread | n | program-alone estimate | vs trivial | verdict |")
+        md.append("|---|---|---|---|---|---|---|")
+        for sc, d in C.items():
+            s = d["ns"]
+            if d["group"] == "fdb":
+                base = sc if sc.endswith("_gen") else sc + "_gen"
+            else:
+                base = "gen_trivial"
+            if not d["wrapped"]:
+                est = s.med
+            elif sc == base or sc == "gen_trivial":
+                est = float("nan")
+            else:
+                est = net(sc, base)
+            estcol = "–" if est != est else f"{est:.0f}"
+            vs = "–" if est != est else fmt_ratio(ratio(est, T))
+            ret = {1: "DROP", 2: "PASS", 3: "TX", 4: "REDIRECT"}.get(d["retval"], str(d["retval"]))
+            md.append(f"| {d['label']} | {s.med:.0f} | {s.spread('{:.0f}')} | {s.n} | {estcol} | {vs} | "
+                      f"{ret}{'' if d['ret_ok'] else ' (unexpected)'} |")
+        md.append("")
+        md.append("`program-alone estimate` = (generator + program) − (generator + trivial) + trivial: the "
+                  "generator restores the frame before each run, which paths that push or pop a tag need, and "
+                  "its own cost is taken out again. The `program alone` row runs xdpnet_ingress on one fixed "
+                  "frame with no generator (valid because access→access does not change the frame).")
+        md.append("")
+
+    if fdb_tags:
+        md.append("### FDB scaling (same table, filled with N entries; every frame looks up a random "
+                  "destination and source among them)")
+        md.append("")
+        md.append("| FDB fill | cost median ns (alone est.) | generator+xdpnet ns | spread | live Mpps | live spread |")
+        md.append("|---|---|---|---|---|---|")
+        for tag in fdb_tags:
+            c = C.get(f"fdb_{tag}")
+            lv = L.get(f"fdb_{tag}")
+            md.append(f"| {tag.replace('_hot', ', active ')} | {net(f'fdb_{tag}', f'fdb_{tag}_gen'):.0f} | {c['ns'].med:.0f} | "
+                      f"{c['ns'].spread('{:.0f}')} | "
+                      f"{lv['fwd'].med:.2f} | {lv['fwd'].spread('{:.2f}')} |" if lv else
+                      f"| {tag} | {net(f'fdb_{tag}', f'fdb_{tag}_gen'):.0f} | {c['ns'].med:.0f} | "
+                      f"{c['ns'].spread('{:.0f}')} | – | – |")
+        md.append("")
+
+    if a.xdpnet_stats and os.path.exists(a.xdpnet_stats):
+        try:
+            st = json.load(open(a.xdpnet_stats))
+            drops = st.get("drops_total")
+            per = []
+            for p in st.get("ports", []):
+                for k, v in p.get("drops", {}).items():
+                    if v:
+                        per.append(f"{p['name']} {k} {v}")
+            md.append(f"xdpnet's own drop counters after the run: total {drops}"
+                      + (f" ({', '.join(per)})" if per else "") + ".")
+            md.append("")
+            if drops:
+                warnings.append(f"xdpnet counted {drops} drops: {', '.join(per)}")
+        except (ValueError, KeyError) as e:
+            md.append(f"(xdpnet stats unreadable: {e})")
+            md.append("")
+
+    if warnings:
+        md.append("### Warnings from this run")
+        md.append("")
+        for w in warnings:
+            md.append(f"- {w}")
+        md.append("")
+
+    body = "\n".join(md)
+
+    # ---------------- gnuplot data
+    os.makedirs(a.out_dir, exist_ok=True)
+    with open(os.path.join(a.out_dir, "live.dat"), "w") as f:
+        f.write("# label median min max\n")
+        for sc, d in L.items():
+            short = {"floor": "floor\\n(devmap)", "floor_if": "floor\\n(ifindex)", "uc_aa": "a→a",
+                     "uc_at": "a→trunk\\n(push)", "uc_ta": "trunk→a\\n(pop)", "flood": "flood in\\n(frames)",
+                     "bridge": "Linux\\nbridge",
+                     "bridge_nf": "bridge +\\nbr_netfilter"}.get(sc)
+            if short is None and sc.startswith("fdb_"):
+                short = "a→a FDB\\n" + sc[4:].replace("_hot", " hot ")
+            f.write(f"\"{short or sc}\" {d['fwd'].med:.4f} {d['fwd'].min:.4f} {d['fwd'].max:.4f}\n")
+            if d["copies"] > 1:
+                f.write(f"\"flood out\\n(copies)\" {d['out'].med:.4f} {d['out'].min:.4f} "
+                        f"{d['out'].max:.4f}\n")
+    # Cost plot: the program-alone figure of every case (generator overhead
+    # taken out of the wrapped ones; bars span min..max of the wrapped runs).
+    with open(os.path.join(a.out_dir, "cost.dat"), "w") as f:
+        f.write("# label median min max (ns, program alone)\n")
+        for sc, d in C.items():
+            if sc == "gen_trivial" or sc.endswith("_gen"):
+                continue
+            s_ = d["ns"]
+            if d["wrapped"]:
+                base = sc + "_gen" if d["group"] == "fdb" else "gen_trivial"
+                if base not in C:
+                    continue
+                off = T - C[base]["ns"].med
+            else:
+                off = 0.0
+            short = {"trivial": "trivial", "uc_aa_direct": "a→a\\n(alone)", "uc_aa": "a→a\\n1024 flows",
+                     "uc_at": "a→trunk\\n(push)", "uc_ta": "trunk→a\\n(pop)", "flood": "flood\\n(program)"}.get(sc)
+            if short is None and sc.startswith("fdb_"):
+                short = "a→a FDB\\n" + sc[4:].replace("_hot", " hot ")
+            f.write(f"\"{short or sc}\" {s_.med + off:.2f} {s_.min + off:.2f} {s_.max + off:.2f}\n")
+
+    # Target lines for the plot.
+    with open(os.path.join(a.out_dir, "targets.gp"), "w") as f:
+        if floor:
+            f.write(f"t_floor = {T_FLOOR_SHARE * floor.med:.4f}\n")
+        if bridge:
+            f.write(f"t_bridge = {T_BRIDGE_X * bridge.med:.4f}\n")
+        if triv:
+            f.write(f"t_cost = {T_COST_X * T:.2f}\n")
+
+    title = "## xdpnet benchmark results"
+    latest = f"{title}\n\n{body}\n![live Mpps and program cost](bench.png)\n"
+    with open(os.path.join(a.out_dir, "latest.md"), "w") as f:
+        f.write(latest)
+
+    if a.results_md:
+        notes = ""
+        if os.path.exists(a.results_md):
+            old = open(a.results_md).read()
+            m = re.search(re.escape(NOTES_BEGIN) + r"(.*?)" + re.escape(NOTES_END), old, re.S)
+            if m:
+                notes = m.group(1).strip("\n")
+        if not notes:
+            notes = "(observations about the latest full run go here; run.sh keeps this section)"
+        rel = os.path.relpath(os.path.join(a.out_dir, "bench.png"), os.path.dirname(a.results_md))
+        out = ("# xdpnet benchmark results\n\n"
+               "Written by `sudo bench/run.sh` (full runs only; see bench/README.md for the method). "
+               f"Raw data: `{os.path.relpath(a.raw, os.path.dirname(a.results_md))}`.\n\n"
+               f"{body}\n![live Mpps and program cost]({rel})\n\n"
+               f"## Observations\n\n{NOTES_BEGIN}\n{notes}\n{NOTES_END}\n")
+        with open(a.results_md, "w") as f:
+            f.write(out)
+
+    sys.stdout.write(body + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1013 @@
+// xdpnet-bench: the measuring half of bench/run.sh.
+//
+//   xdpnet-bench macs SET [N]     print the MACs of a template set (for the policy
+//                                 and the bridge's static FDB)
+//   xdpnet-bench run [options]    live-frames throughput and program cost, one JSON
+//                                 object per measured run on --out
+//
+// run.sh builds the topology (veths xbp0..4 + xbb0/1 in the root namespace, their
+// peers xbvN in namespaces xbnsN, a Linux bridge xbbr0 over xbb0/xbb1) and starts
+// xdpnet (instance "bench") on xbp0..4. This program loads the generator, the
+// baselines and one counting sink per namespace end (attached by bpf_link from
+// inside each namespace, so they go away with this process), then runs every
+// scenario round-robin, --runs times, pinned to one CPU.
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include "bench.h"
+#include "xdpnet/abi.h"
+#include "xb_gen.skel.h"
+#include "xb_sink.skel.h"
+#include "xb_trivial.skel.h"
+
+namespace {
+
+[[noreturn]] void die(const char* fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "xdpnet-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+void note(const char* fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "xdpnet-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+double now_s()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+uint64_t coarse_ns()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+int ncpus()
+{
+    int n = libbpf_num_possible_cpus();
+    if (n <= 0)
+        die("cannot count CPUs");
+    return n;
+}
+
+// ---------------------------------------------------------------------------
+// MAC sets and template frames
+
+using Mac = std::array<uint8_t, 6>;
+
+// Template MAC sets: 02:<tag>:00:00:<i>. Each scenario uses its own sources so
+// no MAC moves between ports; destinations d1 sit behind xbp1 (and xbb1 on the
+// bridge), d2 behind the trunk xbp2, uu is never learned (unknown unicast).
+const std::map<std::string, uint8_t> kMacSets = {
+    {"s_aa", 0xa1}, {"s_at", 0xa2}, {"s_ta", 0xa3}, {"s_fl", 0xa4}, {"s_br", 0xa5},
+    {"d1", 0xd1},   {"d2", 0xd2},   {"uu", 0xee},
+};
+
+Mac set_mac(const std::string& set, uint32_t i)
+{
+    auto it = kMacSets.find(set);
+    if (it == kMacSets.end())
+        die("unknown MAC set %s", set.c_str());
+    return {0x02, it->second, 0x00, uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+}
+
+Mac fill_mac(uint32_t i)
+{
+    return {XB_FILL_MAC0, XB_FILL_MAC1, uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+}
+
+std::string mac_str(const Mac& m)
+{
+    char b[18];
+    snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+    return b;
+}
+
+uint16_t ip_csum(const uint8_t* p, size_t n)
+{
+    uint32_t s = 0;
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += (p[i] << 8) | p[i + 1];
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return uint16_t(~s);
+}
+
+// A 64-byte Ethernet/IPv4/UDP frame (68 with an 802.1Q tag), flow i:
+// 10.0.<i>/10.1.<i>, UDP ports 1024+i -> 9.
+std::vector<uint8_t> make_frame(const Mac& src, const Mac& dst, uint16_t vid, uint32_t i)
+{
+    std::vector<uint8_t> f;
+    f.insert(f.end(), dst.begin(), dst.end());
+    f.insert(f.end(), src.begin(), src.end());
+    if (vid) {
+        f.push_back(0x81);
+        f.push_back(0x00);
+        f.push_back(vid >> 8);
+        f.push_back(vid & 0xff);
+    }
+    f.push_back(0x08);
+    f.push_back(0x00);
+    size_t ip = f.size();
+    const uint16_t ip_len = 64 - 14;
+    uint8_t iph[20] = {0x45, 0, uint8_t(ip_len >> 8), uint8_t(ip_len), 0, 0, 0x40, 0, 64, 17, 0, 0,
+                       10, 0, uint8_t(i >> 8), uint8_t(i), 10, 1, uint8_t(i >> 8), uint8_t(i)};
+    uint16_t c = ip_csum(iph, 20);
+    iph[10] = c >> 8;
+    iph[11] = c & 0xff;
+    f.insert(f.end(), iph, iph + 20);
+    uint16_t sport = 1024 + (i & 0x7fff), udp_len = ip_len - 20;
+    uint8_t udp[8] = {uint8_t(sport >> 8), uint8_t(sport), 0, 9, uint8_t(udp_len >> 8), uint8_t(udp_len), 0, 0};
+    f.insert(f.end(), udp, udp + 8);
+    while (f.size() < ip + ip_len)
+        f.push_back(uint8_t(0xa0 + (f.size() & 0xf)));
+    return f;
+}
+
+struct TmplSet {
+    std::string src, dst;
+    uint16_t vid = 0; // tag on the injected frames (trunk ingress)
+    uint32_t frame_len() const { return vid ? 68 : 64; }
+};
+
+std::vector<std::vector<uint8_t>> make_templates(const TmplSet& ts, uint32_t n)
+{
+    std::vector<std::vector<uint8_t>> v;
+    for (uint32_t i = 0; i < n; i++) {
+        // distinct (src, dst) pairs: dst index is an odd-multiplier permutation of i
+        uint32_t d = (i * 389u) % n;
+        v.push_back(make_frame(set_mac(ts.src, i), set_mac(ts.dst, d), ts.vid, i));
+    }
+    return v;
+}
+
+// ---------------------------------------------------------------------------
+// Namespaces
+
+class NetnsGuard {
+  public:
+    explicit NetnsGuard(const std::string& ns)
+    {
+        self_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        std::string path = "/run/netns/" + ns;
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (self_ < 0 || fd < 0)
+            die("cannot open %s: %s", path.c_str(), strerror(errno));
+        if (setns(fd, CLONE_NEWNET))
+            die("setns %s: %s", ns.c_str(), strerror(errno));
+        close(fd);
+    }
+    ~NetnsGuard()
+    {
+        if (setns(self_, CLONE_NEWNET))
+            die("setns back: %s", strerror(errno));
+        close(self_);
+    }
+
+  private:
+    int self_ = -1;
+};
+
+uint32_t ifindex_of(const std::string& name)
+{
+    unsigned idx = if_nametoindex(name.c_str());
+    if (!idx)
+        die("no interface %s", name.c_str());
+    return idx;
+}
+
+// ---------------------------------------------------------------------------
+// Loaded programs
+
+struct Sink {
+    std::string ns, ifname;
+    xb_sink* skel = nullptr;
+    bpf_link* link = nullptr;
+    xb_sink_ctr base{};
+
+    void attach()
+    {
+        skel = xb_sink__open_and_load();
+        if (!skel)
+            die("load sink: %s", strerror(errno));
+        NetnsGuard in(ns);
+        link = bpf_program__attach_xdp(skel->progs.xb_sink, ifindex_of(ifname));
+        if (!link)
+            die("attach sink on %s/%s: %s", ns.c_str(), ifname.c_str(), strerror(errno));
+    }
+    void expect(uint32_t len, uint32_t vid)
+    {
+        uint32_t zero = 0;
+        xb_sink_cfg c{len, vid};
+        if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_sink_cfg), &zero, &c, 0))
+            die("sink cfg: %s", strerror(errno));
+    }
+    xb_sink_ctr read() const
+    {
+        std::vector<xb_sink_ctr> v(ncpus());
+        uint32_t zero = 0;
+        if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.xb_sink_ctr), &zero, v.data()))
+            die("sink read: %s", strerror(errno));
+        xb_sink_ctr s{};
+        for (auto& c : v) {
+            s.pkts += c.pkts;
+            s.bytes += c.bytes;
+            s.tagged += c.tagged;
+            s.bad_len += c.bad_len;
+            s.bad_vlan += c.bad_vlan;
+        }
+        return s;
+    }
+    void mark() { base = read(); }
+    xb_sink_ctr delta() const
+    {
+        auto c = read();
+        return {c.pkts - base.pkts, c.bytes - base.bytes, c.tagged - base.tagged,
+                c.bad_len - base.bad_len, c.bad_vlan - base.bad_vlan};
+    }
+    ~Sink()
+    {
+        if (link)
+            bpf_link__destroy(link);
+        if (skel)
+            xb_sink__destroy(skel);
+    }
+};
+
+struct Gen {
+    xb_gen* skel = nullptr;
+    int prog_fd() const { return bpf_program__fd(skel->progs.xb_gen); }
+
+    void load(bool store_bytes)
+    {
+        skel = xb_gen__open();
+        if (!skel)
+            die("open generator: %s", strerror(errno));
+        skel->rodata->xb_use_store_bytes = store_bytes;
+        if (xb_gen__load(skel))
+            die("load generator: %s", strerror(errno));
+    }
+    void set_target(int fd)
+    {
+        uint32_t zero = 0;
+        if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_target), &zero, &fd, 0))
+            die("generator target (tail call into prog fd %d refused): %s", fd, strerror(errno));
+    }
+    void set_templates(const std::vector<std::vector<uint8_t>>& t, uint32_t frame_len, uint32_t mode = XB_GEN_TEMPLATES,
+                       uint32_t fill = 0)
+    {
+        if (t.empty() || t.size() > XB_MAX_TMPL)
+            die("bad template count %zu", t.size());
+        std::vector<uint32_t> keys(t.size());
+        std::vector<xb_tmpl> vals(t.size());
+        for (size_t i = 0; i < t.size(); i++) {
+            keys[i] = i;
+            memset(&vals[i], 0, sizeof vals[i]);
+            if (t[i].size() != frame_len)
+                die("template %zu is %zu bytes, not %u", i, t[i].size(), frame_len);
+            memcpy(vals[i].data, t[i].data(), t[i].size());
+        }
+        uint32_t count = t.size();
+        if (bpf_map_update_batch(bpf_map__fd(skel->maps.xb_tmpl), keys.data(), vals.data(), &count, nullptr))
+            die("templates: %s", strerror(errno));
+        xb_gen_cfg c{uint32_t(t.size()), frame_len, mode, fill};
+        uint32_t zero = 0;
+        if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_gen_cfg), &zero, &c, 0))
+            die("generator cfg: %s", strerror(errno));
+    }
+    xb_gen_state read() const
+    {
+        std::vector<xb_gen_state> v(ncpus());
+        uint32_t zero = 0;
+        if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.xb_gen_state), &zero, v.data()))
+            die("generator read: %s", strerror(errno));
+        xb_gen_state s{};
+        for (auto& c : v) {
+            s.frames += c.frames;
+            s.tail_fail += c.tail_fail;
+            s.restore_fail += c.restore_fail;
+        }
+        return s;
+    }
+    ~Gen()
+    {
+        if (skel)
+            xb_gen__destroy(skel);
+    }
+};
+
+// The xdpnet instance run.sh started: its ingress program and FDB maps, found
+// under the instance's pin directory.
+struct Xdpnet {
+    int prog = -1, fdb = -1, state = -1, portidx = -1;
+
+    static std::optional<std::string> find_pin(const std::string& dir, const std::vector<std::string>& names)
+    {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        for (auto& n : names)
+            if (fs::exists(dir + "/" + n, ec))
+                return dir + "/" + n;
+        for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
+             it.increment(ec)) {
+            if (ec)
+                break;
+            for (auto& n : names)
+                if (it->path().filename() == n)
+                    return it->path().string();
+        }
+        return std::nullopt;
+    }
+
+    bool open(const std::string& dir)
+    {
+        auto p = find_pin(dir, {"prog_ingress", "xdpnet_ingress"});
+        auto f = find_pin(dir, {"xdpnet_fdb"});
+        auto s = find_pin(dir, {"xdpnet_state"});
+        auto x = find_pin(dir, {"xdpnet_portidx"});
+        if (!p || !f || !s || !x) {
+            note("xdpnet pins not found under %s (prog %s, fdb %s, state %s, portidx %s)", dir.c_str(),
+                 p ? "ok" : "missing", f ? "ok" : "missing", s ? "ok" : "missing", x ? "ok" : "missing");
+            return false;
+        }
+        prog = bpf_obj_get(p->c_str());
+        fdb = bpf_obj_get(f->c_str());
+        state = bpf_obj_get(s->c_str());
+        portidx = bpf_obj_get(x->c_str());
+        if (prog < 0 || fdb < 0 || state < 0 || portidx < 0) {
+            note("cannot open xdpnet pins under %s: %s", dir.c_str(), strerror(errno));
+            return false;
+        }
+        return true;
+    }
+
+    // The slot xdpnet gave the port on ifindex in the live generation.
+    uint16_t slot_of(uint32_t ifindex) const
+    {
+        uint32_t zero = 0;
+        xdpnet_state st{};
+        if (bpf_map_lookup_elem(state, &zero, &st))
+            die("xdpnet_state: %s", strerror(errno));
+        uint32_t key = (st.active_gen & 1) * XDPNET_MAX_IFINDEX + ifindex, slot1 = 0;
+        if (bpf_map_lookup_elem(portidx, &key, &slot1) || !slot1)
+            die("ifindex %u is not an xdpnet port", ifindex);
+        return uint16_t(slot1 - 1);
+    }
+
+    // Fill the FDB with entries 0..n-1 of fill_mac() in VLAN vid: even ones
+    // behind `even_if`, odd ones behind `odd_if` (dynamic, just seen).
+    void fill(uint32_t n, uint16_t vid, uint32_t even_if, uint32_t odd_if) const
+    {
+        uint16_t se = slot_of(even_if), so = slot_of(odd_if);
+        const uint32_t chunk = 65536;
+        std::vector<xdpnet_fdb_key> keys;
+        std::vector<xdpnet_fdb_entry> vals;
+        uint64_t now = coarse_ns();
+        for (uint32_t base = 0; base < n; base += chunk) {
+            keys.clear();
+            vals.clear();
+            for (uint32_t i = base; i < n && i < base + chunk; i++) {
+                xdpnet_fdb_key k{};
+                k.vlan = vid;
+                auto m = fill_mac(i);
+                memcpy(k.mac, m.data(), 6);
+                xdpnet_fdb_entry e{};
+                e.last_seen_ns = now;
+                e.ifindex = (i & 1) ? odd_if : even_if;
+                e.slot = (i & 1) ? so : se;
+                keys.push_back(k);
+                vals.push_back(e);
+            }
+            uint32_t count = keys.size();
+            if (bpf_map_update_batch(fdb, keys.data(), vals.data(), &count, nullptr))
+                die("FDB fill at %u (%u entries in): %s (is fdb_size big enough?)", base, count, strerror(errno));
+        }
+    }
+
+    void unfill(uint32_t n, uint16_t vid) const
+    {
+        for (uint32_t i = 0; i < n; i++) {
+            xdpnet_fdb_key k{};
+            k.vlan = vid;
+            auto m = fill_mac(i);
+            memcpy(k.mac, m.data(), 6);
+            bpf_map_delete_elem(fdb, &k);
+        }
+    }
+};
+
+// ---------------------------------------------------------------------------
+// Options and output
+
+struct Options {
+    int runs = 5;
+    double duration = 2.0;
+    int cpu = -1;
+    int repeat = 5000000;
+    uint32_t flows = 1024;
+    uint32_t fdb_small = 1024, fdb_large = 1048576;
+    uint16_t vlan = 10;
+    std::string pin_dir;
+    std::string out = "-";
+    uint32_t fdb_hot = 4096;
+    bool live = true, cost = true, fdb = true, store_bytes = false;
+    std::vector<std::string> only;
+};
+
+FILE* g_out = stdout;
+
+struct Json {
+    std::ostringstream s;
+    bool first = true;
+    Json& kv(const std::string& k, const std::string& v)
+    {
+        s << (first ? "{" : ", ") << '"' << k << "\": \"" << v << '"';
+        first = false;
+        return *this;
+    }
+    Json& kv(const std::string& k, double v)
+    {
+        char b[64];
+        if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15)
+            snprintf(b, sizeof b, "%.0f", v);
+        else
+            snprintf(b, sizeof b, "%.6g", v);
+        s << (first ? "{" : ", ") << '"' << k << "\": " << b;
+        first = false;
+        return *this;
+    }
+    void emit()
+    {
+        s << "}";
+        fprintf(g_out, "%s\n", s.str().c_str());
+        fflush(g_out);
+    }
+};
+
+// ---------------------------------------------------------------------------
+// The world: topology names, loaded programs
+
+struct SinkExpect {
+    std::string sink; // key into World::sinks
+    uint32_t len;
+    uint32_t vid; // 0 untagged
+};
+
+enum class Target { Redirect, RedirectIf, Pass, Count, Xdpnet };
+
+struct World {
+    Options opt;
+    Gen gen;
+    xb_trivial* triv = nullptr;
+    Xdpnet xn;
+    bool have_xdpnet = false;
+    std::map<std::string, std::unique_ptr<Sink>> sinks; // "xbv1" -> sink in xbns1
+
+    int target_fd(Target t) const
+    {
+        switch (t) {
+        case Target::Redirect: return bpf_program__fd(triv->progs.xb_redirect);
+        case Target::RedirectIf: return bpf_program__fd(triv->progs.xb_redirect_if);
+        case Target::Pass: return bpf_program__fd(triv->progs.xb_pass);
+        case Target::Count: return bpf_program__fd(triv->progs.xb_count);
+        case Target::Xdpnet: return xn.prog;
+        }
+        return -1;
+    }
+};
+
+// ---------------------------------------------------------------------------
+// Live frames
+
+struct LiveScenario {
+    std::string name;  // short id
+    std::string label; // for the table
+    std::string in_if;
+    Target target;
+    TmplSet tmpl;
+    std::vector<SinkExpect> expect;
+    uint32_t gen_mode = XB_GEN_TEMPLATES;
+    uint32_t fill = 0;
+    std::string ns = ""; // namespace of in_if ("" = this one)
+    int br_nf = -1; // bridge-nf-call-{ip,ip6,arp}tables in ns: 0/1, -1 = leave
+};
+
+// Writes a sysctl of the current network namespace; false when absent.
+bool write_sysctl(const std::string& path, const std::string& value)
+{
+    std::ofstream f("/proc/sys/" + path);
+    if (!f)
+        return false;
+    f << value << "\n";
+    return bool(f);
+}
+
+// Inject `frames` frames through the generator in live mode, in chunks.
+int live_inject(const World& w, uint32_t ifindex, const std::vector<uint8_t>& frame, uint64_t frames)
+{
+    xdp_md ctx{};
+    ctx.data_end = frame.size();
+    ctx.ingress_ifindex = ifindex;
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_size_in = uint32_t(frame.size()),
+                .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = int(frames),
+                .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
+    return bpf_prog_test_run_opts(w.gen.prog_fd(), &o);
+}
+
+void setup_live(World& w, const LiveScenario& s)
+{
+    auto t = make_templates(s.tmpl, w.opt.flows);
+    w.gen.set_templates(t, s.tmpl.frame_len(), s.gen_mode, s.fill);
+    w.gen.set_target(w.target_fd(s.target));
+    for (auto& [name, sink] : w.sinks) {
+        sink->expect(0, 0xffff);
+        for (auto& e : s.expect)
+            if (e.sink == name)
+                sink->expect(e.len, e.vid);
+    }
+}
+
+void run_live(World& w, const LiveScenario& s, int run)
+{
+    setup_live(w, s);
+    // The injecting port may live in another namespace (the Linux bridge):
+    // test runs resolve ingress_ifindex in the caller's namespace.
+    std::optional<NetnsGuard> in_ns;
+    if (!s.ns.empty())
+        in_ns.emplace(s.ns);
+    if (s.br_nf >= 0)
+        for (const char* t : {"iptables", "ip6tables", "arptables"})
+            if (!write_sysctl(std::string("net/bridge/bridge-nf-call-") + t, std::to_string(s.br_nf)))
+                die("cannot set net.bridge.bridge-nf-call-%s in %s", t, s.ns.c_str());
+    uint32_t ifindex = ifindex_of(s.in_if);
+    auto frame = make_templates(s.tmpl, 1)[0];
+
+    // Warm-up: learning, page pools, caches.
+    if (live_inject(w, ifindex, frame, 131072))
+        die("live run %s: %s", s.name.c_str(), strerror(errno));
+    usleep(20000);
+
+    for (auto& [_, sink] : w.sinks)
+        sink->mark();
+    auto g0 = w.gen.read();
+    const uint64_t chunk = 262144;
+    uint64_t injected = 0;
+    double t0 = now_s(), t1 = t0;
+    while (t1 - t0 < w.opt.duration) {
+        if (live_inject(w, ifindex, frame, chunk))
+            die("live run %s: %s", s.name.c_str(), strerror(errno));
+        injected += chunk;
+        t1 = now_s();
+    }
+    usleep(50000); // anything still in a veth ring lands
+    auto g1 = w.gen.read();
+    double el = t1 - t0;
+
+    uint64_t delivered = 0, bad = 0, stray = 0;
+    Json j;
+    j.kv("kind", "live").kv("scenario", s.name).kv("label", s.label).kv("run", run);
+    for (auto& [name, sink] : w.sinks) {
+        auto d = sink->delta();
+        bool expected = std::any_of(s.expect.begin(), s.expect.end(), [&](auto& e) { return e.sink == name; });
+        if (expected) {
+            delivered += d.pkts;
+            bad += d.bad_len + d.bad_vlan;
+            j.kv("out_" + name, d.pkts / el / 1e6);
+            j.kv("tagged_" + name, d.tagged);
+        } else {
+            stray += d.pkts;
+            if (d.pkts) {
+                j.kv("stray_" + name, d.pkts);
+                xb_sink_stray st{};
+                uint32_t zero = 0;
+                if (bpf_map_lookup_elem(bpf_map__fd(sink->skel->maps.xb_sink_stray), &zero, &st) == 0) {
+                    std::string hex;
+                    char b[4];
+                    for (uint8_t c : st.head) {
+                        snprintf(b, sizeof b, "%02x", c);
+                        hex += b;
+                    }
+                    j.kv("stray_frame_" + name, hex + " len " + std::to_string(st.len));
+                }
+            }
+        }
+    }
+    uint64_t gen_frames = g1.frames - g0.frames;
+    double copies = s.expect.size();
+    j.kv("seconds", el)
+        .kv("injected", injected)
+        .kv("gen_frames", gen_frames)
+        .kv("tail_fail", g1.tail_fail - g0.tail_fail)
+        .kv("restore_fail", g1.restore_fail - g0.restore_fail)
+        .kv("delivered", delivered)
+        .kv("copies", copies)
+        .kv("bad", bad)
+        .kv("stray", stray)
+        .kv("in_mpps", injected / el / 1e6)
+        .kv("out_mpps", delivered / el / 1e6)
+        .kv("fwd_mpps", delivered / copies / el / 1e6)
+        .kv("loss", injected ? 1.0 - double(delivered) / (double(injected) * copies) : 0.0);
+    j.emit();
+    note("live %-12s run %d: in %.3f Mpps, out %.3f Mpps (%llu/%llu delivered, bad %llu, stray %llu, tail_fail %llu)",
+         s.name.c_str(), run, injected / el / 1e6, delivered / el / 1e6, (unsigned long long)delivered,
+         (unsigned long long)(injected * s.expect.size()), (unsigned long long)bad, (unsigned long long)stray,
+         (unsigned long long)(g1.tail_fail - g0.tail_fail));
+}
+
+// ---------------------------------------------------------------------------
+// Program cost (BPF_PROG_TEST_RUN, not live: nothing is transmitted)
+
+struct CostCase {
+    std::string name, label;
+    bool wrapped; // through the generator (restores the frame), else the program alone
+    Target target;
+    std::string in_if;
+    TmplSet tmpl;
+    uint32_t expect_ret;
+    uint32_t gen_mode = XB_GEN_TEMPLATES;
+    uint32_t fill = 0;
+    std::string group = "path"; // "path" or "fdb"
+};
+
+void run_cost(World& w, const CostCase& c, int run)
+{
+    int fd;
+    auto frame = make_templates(c.tmpl, 1)[0];
+    if (c.wrapped) {
+        w.gen.set_templates(make_templates(c.tmpl, w.opt.flows), c.tmpl.frame_len(), c.gen_mode, c.fill);
+        w.gen.set_target(w.target_fd(c.target));
+        fd = w.gen.prog_fd();
+    } else {
+        fd = w.target_fd(c.target);
+    }
+    xdp_md ctx{};
+    ctx.data_end = frame.size();
+    ctx.ingress_ifindex = ifindex_of(c.in_if);
+    std::vector<uint8_t> out(256);
+    // warm-up
+    {
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_size_in = uint32_t(frame.size()),
+                    .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = 100000);
+        if (bpf_prog_test_run_opts(fd, &o))
+            die("cost %s: %s", c.name.c_str(), strerror(errno));
+    }
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_out = out.data(),
+                .data_size_in = uint32_t(frame.size()), .data_size_out = uint32_t(out.size()), .ctx_in = &ctx,
+                .ctx_size_in = sizeof ctx, .repeat = w.opt.repeat);
+    double t0 = now_s();
+    if (bpf_prog_test_run_opts(fd, &o))
+        die("cost %s: %s", c.name.c_str(), strerror(errno));
+    double el = now_s() - t0;
+    // A program that changes the frame (tag push/pop) without the generator
+    // would measure a different path from the second repetition on.
+    bool frame_kept = o.data_size_out == frame.size() && memcmp(out.data(), frame.data(), frame.size()) == 0;
+    Json j;
+    j.kv("kind", "cost")
+        .kv("group", c.group)
+        .kv("scenario", c.name)
+        .kv("label", c.label)
+        .kv("run", run)
+        .kv("wrapped", c.wrapped ? 1 : 0)
+        .kv("ns", o.duration)
+        .kv("wall_ns", el * 1e9 / w.opt.repeat)
+        .kv("retval", o.retval)
+        .kv("ret_ok", o.retval == c.expect_ret ? 1 : 0)
+        .kv("out_len", o.data_size_out)
+        .kv("frame_kept", frame_kept ? 1 : 0);
+    j.emit();
+    note("cost %-16s run %d: %u ns/pkt (wall %.2f), retval %u%s", c.name.c_str(), run, o.duration,
+         el * 1e9 / w.opt.repeat, o.retval, o.retval == c.expect_ret ? "" : " (UNEXPECTED)");
+}
+
+// ---------------------------------------------------------------------------
+// Generator self-test (runs before every measurement): frame i must leave the
+// generator as template i, also when the buffer it gets is longer (a tag was
+// pushed in the previous run of that buffer) or shorter (a tag was popped).
+
+bool gen_selftest(World& w)
+{
+    const uint32_t n = 4;
+    bool ok = true;
+    for (uint16_t vid : {uint16_t(0), w.opt.vlan}) {
+        TmplSet ts{"s_aa", "d1", vid};
+        auto t = make_templates(ts, n);
+        const uint32_t flen = ts.frame_len();
+        w.gen.set_templates(t, flen);
+        w.gen.set_target(w.target_fd(Target::Count));
+        // reset the template counter on every CPU
+        std::vector<xb_gen_state> zero_st(ncpus());
+        uint32_t zero = 0;
+        bpf_map_update_elem(bpf_map__fd(w.gen.skel->maps.xb_gen_state), &zero, zero_st.data(), 0);
+        for (uint32_t i = 0; i < 3 * n; i++) {
+            // buffers of the template's length, 4 longer (pushed), 4 shorter (popped)
+            int d = int(i % 3) * 4 - 4;
+            std::vector<uint8_t> in(flen + d, 0x5a), out(256);
+            xdp_md ctx{};
+            ctx.data_end = in.size();
+            ctx.ingress_ifindex = ifindex_of("xbp0");
+            LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(), .data_out = out.data(),
+                        .data_size_in = uint32_t(in.size()), .data_size_out = uint32_t(out.size()),
+                        .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = 1);
+            if (bpf_prog_test_run_opts(w.gen.prog_fd(), &o))
+                die("selftest: %s", strerror(errno));
+            const auto& want = t[i % n];
+            if (o.retval != XDP_DROP || o.data_size_out != want.size() ||
+                memcmp(out.data(), want.data(), want.size()) != 0) {
+                note("selftest: frame %u (vid %u, buffer %+d bytes) came out wrong: %u bytes, verdict %u", i, vid, d,
+                     o.data_size_out, o.retval);
+                ok = false;
+            }
+        }
+    }
+    Json j;
+    j.kv("kind", "selftest").kv("ok", ok ? 1 : 0);
+    j.emit();
+    note("generator self-test %s", ok ? "passed" : "FAILED");
+    return ok;
+}
+
+// ---------------------------------------------------------------------------
+
+void usage()
+{
+    fprintf(stderr,
+            "usage: xdpnet-bench macs SET [N]\n"
+            "       xdpnet-bench run [--runs N] [--duration S] [--cpu C] [--repeat R] [--flows N]\n"
+            "                        [--pin-dir DIR] [--fdb-large N] [--fdb-hot N] [--no-live] [--no-cost]\n"
+            "                        [--no-fdb] [--store-bytes]\n"
+            "                        [--only a,b,...] [--out FILE]\n"
+            "MAC sets: s_aa s_at s_ta s_fl s_br d1 d2 uu\n");
+    exit(2);
+}
+
+bool wanted(const Options& o, const std::string& name)
+{
+    return o.only.empty() || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
+}
+
+int cmd_run(Options opt)
+{
+    World w;
+    w.opt = opt;
+    if (opt.out != "-") {
+        g_out = fopen(opt.out.c_str(), "a");
+        if (!g_out)
+            die("cannot open %s: %s", opt.out.c_str(), strerror(errno));
+    }
+    libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+
+    // One CPU for the generator; the receive side (veth NAPI) runs in the
+    // softirq the generator's batches raise, on the same CPU.
+    int cpu = opt.cpu >= 0 ? opt.cpu : ncpus() - 1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set))
+        die("pin to CPU %d: %s", cpu, strerror(errno));
+
+    w.gen.load(opt.store_bytes);
+    w.triv = xb_trivial__open_and_load();
+    if (!w.triv)
+        die("load baselines: %s", strerror(errno));
+    {
+        uint32_t zero = 0, to = ifindex_of("xbp1");
+        if (bpf_map_update_elem(bpf_map__fd(w.triv->maps.xb_tx), &zero, &to, 0))
+            die("devmap: %s", strerror(errno));
+        w.triv->bss->xb_tx_ifindex = to;
+    }
+    if (!opt.pin_dir.empty())
+        w.have_xdpnet = w.xn.open(opt.pin_dir);
+    if (w.have_xdpnet) {
+        // The prog array must accept xdpnet's program (same type, JIT, frags).
+        w.gen.set_target(w.xn.prog);
+    }
+
+    const std::vector<std::pair<std::string, std::string>> ends = {
+        {"xbns0", "xbv0"}, {"xbns1", "xbv1"}, {"xbns2", "xbv2"},   {"xbns3", "xbv3"},
+        {"xbns4", "xbv4"}, {"xbnsb0", "xbvb0"}, {"xbnsb1", "xbvb1"},
+    };
+    for (auto& [ns, ifn] : ends) {
+        auto s = std::make_unique<Sink>();
+        s->ns = ns;
+        s->ifname = ifn;
+        s->attach();
+        w.sinks[ifn] = std::move(s);
+    }
+
+    if (!gen_selftest(w))
+        die("the generator does not restore frames correctly; not measuring");
+
+    struct utsname u;
+    uname(&u);
+    Json m;
+    m.kv("kind", "meta")
+        .kv("kernel", u.release)
+        .kv("cpu", cpu)
+        .kv("runs", opt.runs)
+        .kv("duration", opt.duration)
+        .kv("repeat", opt.repeat)
+        .kv("flows", opt.flows)
+        .kv("xdpnet", w.have_xdpnet ? 1 : 0)
+        .kv("fdb_small", opt.fdb_small)
+        .kv("fdb_large", opt.fdb_large)
+        .kv("fdb_hot", opt.fdb_hot)
+        .kv("restore", opt.store_bytes ? "bpf_xdp_store_bytes" : "8-byte stores");
+    m.emit();
+
+    const uint16_t V = opt.vlan;
+    std::vector<LiveScenario> live = {
+        {"floor", "trivial XDP redirect (floor)", "xbp0", Target::Redirect, {"s_aa", "d1"}, {{"xbv1", 64, 0}}},
+        {"floor_if", "trivial XDP redirect, bpf_redirect (no devmap)", "xbp0", Target::RedirectIf,
+         {"s_aa", "d1"}, {{"xbv1", 64, 0}}},
+        {"uc_aa", "xdpnet known unicast access->access", "xbp0", Target::Xdpnet, {"s_aa", "d1"}, {{"xbv1", 64, 0}}},
+        {"uc_at", "xdpnet access->trunk (tag push)", "xbp0", Target::Xdpnet, {"s_at", "d2"}, {{"xbv2", 68, V}}},
+        {"uc_ta", "xdpnet trunk->access (tag pop)", "xbp2", Target::Xdpnet, {"s_ta", "d1", V}, {{"xbv1", 64, 0}}},
+        {"flood", "xdpnet flood to 4 ports", "xbp0", Target::Xdpnet, {"s_fl", "uu"},
+         {{"xbv1", 64, 0}, {"xbv2", 68, V}, {"xbv3", 64, 0}, {"xbv4", 64, 0}}},
+        {"bridge", "Linux bridge (XDP_PASS; br_netfilter off)", "xbb0", Target::Pass, {"s_br", "d1"},
+         {{"xbvb1", 64, 0}}, XB_GEN_TEMPLATES, 0, "xbnsbr", 0},
+        {"bridge_nf", "Linux bridge, bridge-nf-call-iptables=1 (no rules)", "xbb0", Target::Pass,
+         {"s_br", "d1"}, {{"xbvb1", 64, 0}}, XB_GEN_TEMPLATES, 0, "xbnsbr", 1},
+    };
+    {
+        // bridge_nf only where br_netfilter is there to switch on
+        NetnsGuard g("xbnsbr");
+        if (access("/proc/sys/net/bridge/bridge-nf-call-iptables", W_OK) != 0) {
+            note("no br_netfilter: skipping the bridge_nf scenario");
+            live.pop_back();
+        }
+    }
+    std::vector<CostCase> cost = {
+        {"trivial", "trivial program (1 per-CPU counter)", false, Target::Count, "xbp0", {"s_aa", "d1"}, XDP_DROP},
+        {"gen_trivial", "generator + trivial (restore overhead)", true, Target::Count, "xbp0", {"s_aa", "d1"},
+         XDP_DROP},
+        {"uc_aa_direct", "xdpnet access->access, program alone", false, Target::Xdpnet, "xbp0", {"s_aa", "d1"},
+         XDP_REDIRECT},
+        {"uc_aa", "xdpnet access->access (1024 flows)", true, Target::Xdpnet, "xbp0", {"s_aa", "d1"}, XDP_REDIRECT},
+        {"uc_at", "xdpnet access->trunk (tag push)", true, Target::Xdpnet, "xbp0", {"s_at", "d2"}, XDP_REDIRECT},
+        {"uc_ta", "xdpnet trunk->access (tag pop)", true, Target::Xdpnet, "xbp2", {"s_ta", "d1", V}, XDP_REDIRECT},
+        {"flood", "xdpnet flood (program only)", true, Target::Xdpnet, "xbp0", {"s_fl", "uu"}, XDP_REDIRECT},
+    };
+
+    // The live scenarios round-robin, so drift hits them all alike.
+    if (opt.live) {
+        for (int r = 1; r <= opt.runs; r++)
+            for (auto& s : live) {
+                if (!wanted(opt, s.name))
+                    continue;
+                if (s.target == Target::Xdpnet && !w.have_xdpnet)
+                    continue;
+                run_live(w, s, r);
+            }
+    }
+    if (opt.cost) {
+        for (int r = 1; r <= opt.runs; r++)
+            for (auto& c : cost) {
+                if (!wanted(opt, "cost_" + c.name))
+                    continue;
+                if (c.target == Target::Xdpnet && !w.have_xdpnet)
+                    continue;
+                run_cost(w, c, r);
+            }
+    }
+
+    // FDB scaling: the same table (fdb_size from the policy) filled with
+    // fdb_small vs fdb_large entries; the generator draws random dst/src among
+    // them for every frame, so lookups walk the whole fill. Then, with the
+    // large fill still in place, lookups confined to its first fdb_hot entries:
+    // a big table with a small active set.
+    if (opt.fdb && w.have_xdpnet && wanted(opt, "fdb")) {
+        uint32_t to = ifindex_of("xbp1"), from = ifindex_of("xbp0");
+        auto tag_of = [](uint32_t n) {
+            return n >= 1048576 && n % 1048576 == 0 ? std::to_string(n / 1048576) + "M"
+                   : n >= 1024 && n % 1024 == 0     ? std::to_string(n / 1024) + "k"
+                                                    : std::to_string(n);
+        };
+        auto measure = [&](const std::string& tag, const std::string& what, uint32_t draw) {
+            CostCase base{"fdb_" + tag + "_gen", "generator (random MACs) + trivial, " + what, true,
+                          Target::Count, "xbp0", {"s_aa", "d1"}, XDP_DROP, XB_GEN_RANDOM_FDB, draw, "fdb"};
+            CostCase uc{"fdb_" + tag, "xdpnet access->access, " + what, true, Target::Xdpnet, "xbp0",
+                        {"s_aa", "d1"}, XDP_REDIRECT, XB_GEN_RANDOM_FDB, draw, "fdb"};
+            LiveScenario ls{"fdb_" + tag, "xdpnet access->access, " + what, "xbp0", Target::Xdpnet,
+                            {"s_aa", "d1"}, {{"xbv1", 64, 0}}, XB_GEN_RANDOM_FDB, draw};
+            for (int r = 1; r <= opt.runs; r++) {
+                run_cost(w, base, r);
+                run_cost(w, uc, r);
+                if (opt.live)
+                    run_live(w, ls, r);
+            }
+        };
+        for (uint32_t n : {opt.fdb_small, opt.fdb_large}) {
+            std::string tag = tag_of(n);
+            double t0 = now_s();
+            w.xn.fill(n, V, to, from);
+            note("FDB filled with %u entries in %.2f s", n, now_s() - t0);
+            measure(tag, "FDB " + tag + ", random entries", n);
+            if (n == opt.fdb_large && opt.fdb_hot && opt.fdb_hot < n)
+                measure(tag + "_hot" + tag_of(opt.fdb_hot),
+                        "FDB " + tag + ", random among " + tag_of(opt.fdb_hot) + " active entries", opt.fdb_hot);
+            w.xn.unfill(n, V);
+        }
+    }
+
+    if (w.triv)
+        xb_trivial__destroy(w.triv);
+    if (g_out != stdout)
+        fclose(g_out);
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 2)
+        usage();
+    std::string cmd = argv[1];
+    if (cmd == "macs") {
+        if (argc < 3)
+            usage();
+        uint32_t n = argc > 3 ? strtoul(argv[3], nullptr, 0) : 1024;
+        for (uint32_t i = 0; i < n; i++)
+            printf("%s\n", mac_str(set_mac(argv[2], i)).c_str());
+        return 0;
+    }
+    if (cmd != "run")
+        usage();
+    Options o;
+    for (int i = 2; i < argc; i++) {
+        std::string a = argv[i];
+        auto val = [&]() -> std::string {
+            if (i + 1 >= argc)
+                usage();
+            return argv[++i];
+        };
+        if (a == "--runs") o.runs = std::stoi(val());
+        else if (a == "--duration") o.duration = std::stod(val());
+        else if (a == "--cpu") o.cpu = std::stoi(val());
+        else if (a == "--repeat") o.repeat = std::stoi(val());
+        else if (a == "--flows") o.flows = std::stoul(val());
+        else if (a == "--pin-dir") o.pin_dir = val();
+        else if (a == "--fdb-large") o.fdb_large = std::stoul(val());
+        else if (a == "--fdb-small") o.fdb_small = std::stoul(val());
+        else if (a == "--vlan") o.vlan = std::stoi(val());
+        else if (a == "--out") o.out = val();
+        else if (a == "--no-live") o.live = false;
+        else if (a == "--no-cost") o.cost = false;
+        else if (a == "--no-fdb") o.fdb = false;
+        else if (a == "--fdb-hot") o.fdb_hot = std::stoul(val());
+        else if (a == "--store-bytes") o.store_bytes = true;
+        else if (a == "--only") {
+            std::stringstream ss(val());
+            std::string item;
+            while (std::getline(ss, item, ','))
+                o.only.push_back(item);
+        } else
+            usage();
+    }
+    if (o.runs < 1 || o.flows < 1 || o.flows > XB_MAX_TMPL || o.repeat < 1)
+        usage();
+    return cmd_run(o);
+}
