@@ -63,6 +63,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	const struct xdpnet_config *cfg;
 	struct xdpnet_port_stats *st;
 	__u32 gen = live_gen();
+	__u32 version;
 	__u64 now;
 	int r;
 
@@ -93,7 +94,9 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	if (mac_is_multicast(p.eth->h_source) || mac_is_zero(p.eth->h_source))
 		return xdp_drop(st, XDPNET_DROP_BAD_SRC_MAC);
 	now = clock_ns(cfg);
-	fdb_learn(&p, in, st, now);
+	/* Cached FDB answers are valid for one FDB version and one generation. */
+	version = (fdb_version() << 1) | gen;
+	fdb_learn(&p, in, st, now, version);
 
 	/* Stage 4: the host's own frames on its native VLAN go up the stack;
 	 * its broadcasts go up too and tc (xdpnet_host_flood) floods them. */
@@ -103,7 +106,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 
 	/* Stage 5: deliver. */
 	if (!mac_is_multicast(p.eth->h_dest)) {
-		out = fdb_lookup(&p, gen, now, cfg->aging_ns);
+		out = fdb_lookup(&p, gen, now, cfg->aging_ns, version);
 		if (out)
 			return forward_unicast(ctx, &p, gen, in, out, st);
 	}
@@ -241,6 +244,8 @@ static long gc_elem(void *map, struct xdpnet_fdb_key *key,
 	__u32 slot = e->slot;
 	if (bpf_map_delete_elem(map, key) == 0) {
 		maccnt_add(slot, -1);
+		fdb_version_bump(); /* per removal: a flag tested after the walk would
+				       make the verifier walk every iteration */
 		c->removed++;
 	}
 	return 0;

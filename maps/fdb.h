@@ -15,6 +15,23 @@ struct {
 	__type(value, struct xdpnet_fdb_entry);
 } xdpnet_fdb SEC(".maps");
 
+/* [0]: FDB version, bumped (atomically in BPF) by every move or removal of an
+ * entry, by the datapath, the gc pass or the loader. Validates the cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xdpnet_fdbver SEC(".maps");
+
+/* [hash(vlan, mac)], per CPU: the exact-match cache (abi.h: xdpnet_fdb_cache). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPNET_FDB_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct xdpnet_fdb_cache);
+} xdpnet_fdbcache SEC(".maps");
+
 /* [slot]: dynamic MACs learned on the port, for mac_limit. Incremented on learn,
  * decremented on move-away and gc removal. */
 struct {

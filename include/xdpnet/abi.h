@@ -103,6 +103,24 @@ struct xdpnet_fdb_entry {
 	__u8 pad;
 };
 
+/* Per-CPU exact-match cache in front of xdpnet_fdb: "(vlan, mac) was behind
+ * this port at stamp_ns". A hit saves the FDB hash lookup for the source
+ * (learning) and for the destination. An entry is used only while it is
+ * younger than XDPNET_FDB_CACHE_TTL_NS and its version equals xdpnet_fdbver[0],
+ * which every FDB move or removal bumps, so a cached answer is at most that
+ * old and normally invalidated at once. */
+#define XDPNET_FDB_CACHE_SIZE 4096 /* per CPU, a power of two */
+#define XDPNET_FDB_CACHE_TTL_NS 1000000000ULL
+struct xdpnet_fdb_cache {
+	struct xdpnet_fdb_key key;
+	__u64 stamp_ns;
+	__u32 version;
+	__u32 ifindex;
+	__u16 slot;
+	__u8 valid;
+	__u8 pad[5];
+};
+
 /* Housekeeping (array index 0): the in-kernel FDB aging pass. The timer
  * keeps running with no xdpnet process because the map is pinned. */
 struct xdpnet_gc {
@@ -176,6 +194,8 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 56, "gc is 56 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_cache) == 32, "fdb cache entry is 32 bytes");
+XDPNET_STATIC_ASSERT((XDPNET_FDB_CACHE_SIZE & (XDPNET_FDB_CACHE_SIZE - 1)) == 0, "cache size is a power of two");
 XDPNET_STATIC_ASSERT(XDPNET_MAX_PORTS <= XDPNET_VLAN_MAX_MEMBERS, "vlan member list holds every slot");
 
 #endif /* XDPNET_ABI_H */

@@ -264,6 +264,7 @@ void Instance::open_pins() {
     m_.tx = open("xdpnet_tx");
     m_.flood = open("xdpnet_flood");
     m_.fdb = open("xdpnet_fdb");
+    m_.fdbver = open("xdpnet_fdbver");
     m_.maccnt = open("xdpnet_maccnt");
     m_.gc = open("xdpnet_gc");
     m_.stats = open("xdpnet_stats");
@@ -539,6 +540,13 @@ void Instance::detach(const std::string& link_name) {
         spdlog::warn("unpin {}: {}", pin, std::strerror(errno));
 }
 
+void Instance::bump_fdb_version() {
+    // Not atomic with the datapath's own bumps; a lost increment can only
+    // leave a cached answer alive for its TTL (XDPNET_FDB_CACHE_TTL_NS).
+    auto v = maps::lookup<__u32, __u32>(m_.fdbver, 0);
+    maps::update(m_.fdbver, __u32{0}, __u32((v ? *v : 0) + 1), "xdpnet_fdbver");
+}
+
 void Instance::restore_offload(uint32_t ifindex) {
     auto save = maps::lookup<__u32, struct xdpnet_ifsave>(m_.ifsave, ifindex);
     if (!save)
@@ -575,6 +583,7 @@ void Instance::prune_fdb(const std::vector<struct xdpnet_port>& removed,
         }
     }
     (void)removed;
+    bump_fdb_version();
     if (pruned)
         spdlog::debug("removed {} FDB entries of removed ports/VLANs", pruned);
 }
@@ -627,6 +636,7 @@ void Instance::apply(const policy::MapImage& image) {
                     maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
             }
         }
+        bump_fdb_version();
         struct xdpnet_gc g = gc();
         g.interval_ns = image.gc_interval_ns;
         maps::update(m_.gc, __u32{0}, g, "xdpnet_gc");
@@ -704,6 +714,7 @@ void Instance::fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port) {
     e.last_seen_ns = clock_ns();
     auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, key);
     maps::update(m_.fdb, key, e, "xdpnet_fdb");
+    bump_fdb_version();
     if (old && !(old->flags & XDPNET_FDB_STATIC)) {
         auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
         if (n && *n)
@@ -715,6 +726,7 @@ bool Instance::fdb_del(const struct xdpnet_fdb_key& key) {
     auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, key);
     if (!old || !maps::remove(m_.fdb, key))
         return false;
+    bump_fdb_version();
     if (!(old->flags & XDPNET_FDB_STATIC)) {
         auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
         if (n && *n)

@@ -110,12 +110,14 @@ class Instance {
     bool attach_tc(const struct xdpnet_port& port);
     void detach(const std::string& link_name);
     void restore_offload(uint32_t ifindex);
+    /// Invalidates the datapath's per-CPU FDB caches after changing the FDB.
+    void bump_fdb_version();
     void prune_fdb(const std::vector<struct xdpnet_port>& live, const policy::MapImage& image);
 
     std::string name_;
     std::string dir_;
     struct {
-        Fd state, config, portidx, ports, vlans, tx, flood, fdb, maccnt, gc, stats, ifsave;
+        Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc, clock;

@@ -398,6 +398,23 @@ void Datapath::fdb_put(uint16_t vlan, const Mac &mac, uint16_t slot, uint32_t if
 	e.slot = slot;
 	e.flags = flags;
 	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_fdb), &k, &e, BPF_ANY));
+	bump_fdb_version();
+}
+
+void Datapath::bump_fdb_version()
+{
+	// As the loader does after every FDB change: invalidates the per-CPU cache.
+	uint32_t zero = 0, v = 0;
+	XT_CHECK(bpf_map_lookup_elem(mfd(skel->maps.xdpnet_fdbver), &zero, &v));
+	v++;
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_fdbver), &zero, &v, BPF_ANY));
+}
+
+uint32_t Datapath::fdb_version()
+{
+	uint32_t zero = 0, v = 0;
+	XT_CHECK(bpf_map_lookup_elem(mfd(skel->maps.xdpnet_fdbver), &zero, &v));
+	return v;
 }
 
 void Datapath::fdb_put(uint16_t vlan, const Mac &mac, P port, uint64_t last_seen, uint8_t flags)

@@ -191,6 +191,8 @@ public:
 		     uint8_t flags = 0);
 	void fdb_put(uint16_t vlan, const Mac &mac, P port, uint64_t last_seen, uint8_t flags = 0);
 	std::optional<xdpnet_fdb_entry> fdb_get(uint16_t vlan, const Mac &mac);
+	void bump_fdb_version();
+	uint32_t fdb_version();
 	size_t fdb_count();
 	uint32_t maccnt(uint16_t slot);
 	void set_maccnt(uint16_t slot, uint32_t n);
