@@ -77,13 +77,6 @@ double now_s()
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-uint64_t coarse_ns()
-{
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
 int ncpus()
 {
     int n = libbpf_num_possible_cpus();
@@ -341,7 +334,7 @@ struct Gen {
 // The xdpnet instance run.sh started: its ingress program and FDB maps, found
 // under the instance's pin directory.
 struct Xdpnet {
-    int prog = -1, fdb = -1, state = -1, portidx = -1;
+    int prog = -1, fdb = -1, state = -1, portidx = -1, clock = -1, fdbver = -1;
 
     static std::optional<std::string> find_pin(const std::string& dir, const std::vector<std::string>& names)
     {
@@ -367,7 +360,9 @@ struct Xdpnet {
         auto f = find_pin(dir, {"xdpnet_fdb"});
         auto s = find_pin(dir, {"xdpnet_state"});
         auto x = find_pin(dir, {"xdpnet_portidx"});
-        if (!p || !f || !s || !x) {
+        auto c = find_pin(dir, {"prog_clock"});
+        auto v = find_pin(dir, {"xdpnet_fdbver"});
+        if (!p || !f || !s || !x || !c || !v) {
             note("xdpnet pins not found under %s (prog %s, fdb %s, state %s, portidx %s)", dir.c_str(),
                  p ? "ok" : "missing", f ? "ok" : "missing", s ? "ok" : "missing", x ? "ok" : "missing");
             return false;
@@ -376,11 +371,33 @@ struct Xdpnet {
         fdb = bpf_obj_get(f->c_str());
         state = bpf_obj_get(s->c_str());
         portidx = bpf_obj_get(x->c_str());
-        if (prog < 0 || fdb < 0 || state < 0 || portidx < 0) {
+        clock = bpf_obj_get(c->c_str());
+        fdbver = bpf_obj_get(v->c_str());
+        if (prog < 0 || fdb < 0 || state < 0 || portidx < 0 || clock < 0 || fdbver < 0) {
             note("cannot open xdpnet pins under %s: %s", dir.c_str(), strerror(errno));
             return false;
         }
         return true;
+    }
+
+    // The datapath clock (the unit of FDB timestamps), from xdpnet's probe.
+    uint64_t now_ns() const
+    {
+        uint64_t in[8] = {}, out[8] = {};
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out, .data_size_in = sizeof(in),
+                    .data_size_out = sizeof(out), .repeat = 1);
+        if (bpf_prog_test_run_opts(clock, &o) || o.retval != XDP_PASS)
+            die("xdpnet clock probe: %s", strerror(errno));
+        return out[0];
+    }
+
+    // After writing the FDB behind xdpnet's back: invalidate its per-CPU cache.
+    void bump_fdb_version() const
+    {
+        uint32_t zero = 0, v = 0;
+        bpf_map_lookup_elem(fdbver, &zero, &v);
+        v++;
+        bpf_map_update_elem(fdbver, &zero, &v, BPF_ANY);
     }
 
     // The slot xdpnet gave the port on ifindex in the live generation.
@@ -404,7 +421,7 @@ struct Xdpnet {
         const uint32_t chunk = 65536;
         std::vector<xdpnet_fdb_key> keys;
         std::vector<xdpnet_fdb_entry> vals;
-        uint64_t now = coarse_ns();
+        uint64_t now = now_ns();
         for (uint32_t base = 0; base < n; base += chunk) {
             keys.clear();
             vals.clear();
@@ -424,6 +441,7 @@ struct Xdpnet {
             if (bpf_map_update_batch(fdb, keys.data(), vals.data(), &count, nullptr))
                 die("FDB fill at %u (%u entries in): %s (is fdb_size big enough?)", base, count, strerror(errno));
         }
+        bump_fdb_version();
     }
 
     void unfill(uint32_t n, uint16_t vid) const
@@ -435,6 +453,7 @@ struct Xdpnet {
             memcpy(k.mac, m.data(), 6);
             bpf_map_delete_elem(fdb, &k);
         }
+        bump_fdb_version();
     }
 };
 

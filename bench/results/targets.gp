@@ -1,3 +1,3 @@
-t_floor = 2.8730
-t_bridge = 4.4941
-t_cost = 52.00
+t_floor = 2.7255
+t_bridge = 4.3372
+t_cost = 54.00
