@@ -508,12 +508,6 @@ bool Instance::attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode) 
     }
     if (bpf_obj_pin(link.get(), pin.c_str()) != 0)
         throw_sys("pin", pin, errno);
-    if (mode == policy::XdpMode::Native && netdev::driver(ifname) == "veth")
-        spdlog::warn("{} is a veth: in native XDP mode, frames its peer sends with checksum "
-                     "offload on (the default) reach other ports with unfinished TCP/UDP "
-                     "checksums; turn it off on the peer (ethtool -K <peer> tx off) or set "
-                     "bridge.xdp_mode: generic",
-                     ifname);
     spdlog::debug("{}: XDP attached ({})", ifname,
                   mode == policy::XdpMode::Generic ? "generic" : "native");
     return true;
@@ -640,6 +634,17 @@ void Instance::apply(const policy::MapImage& image) {
         struct xdpnet_gc g = gc();
         g.interval_ns = image.gc_interval_ns;
         maps::update(m_.gc, __u32{0}, g, "xdpnet_gc");
+        std::string veths;
+        if (image.xdp_mode == policy::XdpMode::Native)
+            for (const auto& pi : image.ports)
+                if (!live_ifindex.count(pi.port.ifindex) && netdev::driver(pi.name) == "veth")
+                    veths += (veths.empty() ? "" : ", ") + pi.name;
+        if (!veths.empty())
+            spdlog::warn("veth ports ({}): in native XDP mode, TCP/UDP their peers send with "
+                         "checksum offload on (the default) leaves with unfinished checksums; "
+                         "turn it off on each peer (ethtool -K <peer> tx off) or set "
+                         "bridge.xdp_mode: generic",
+                         veths);
     } catch (...) {
         for (const auto& l : attached)
             detach(l);

@@ -48,7 +48,7 @@ cleanup() {
 			fail "xdpnet down"
 		fi
 	fi
-	run "$LAB" down --prefix "$P" || fail "lab.sh down"
+	run "$LAB" down --prefix "$P" --xdpnet "$XDPNET" || fail "lab.sh down"
 	if [ $failures -ne 0 ]; then
 		echo "${R}${B}demo: $failures expectation(s) failed${N}"
 		exit 1
@@ -105,20 +105,33 @@ else
 	exit 1
 fi
 
+step "the physical LAN's own switch (a second xdpnet instance, inside the LAN namespace)"
+if run "$LAB" lan-up --prefix "$P" --xdpnet "$XDPNET"; then
+	pass "LAN hosts h10 (VLAN 10) and h20 (VLAN 20) behind the LAN switch"
+else
+	fail "lab.sh lan-up"
+fi
+
 step "what must get through"
 ping_ok ${P}vm1 10.0.10.2 "vm1 -> vm2 (VLAN 10, access to access)"
 ping_ok ${P}vm1 10.0.10.4 "vm1 -> vm4 (VLAN 10)"
+ping_ok ${P}vm1 10.0.10.100 "vm1 -> LAN host h10 (VLAN 10: tagged on the trunk, across both switches)"
+ping_ok ${P}vm3 10.0.20.100 "vm3 -> LAN host h20 (VLAN 20 over the trunk)"
 ping_ok ${P}lan 192.168.50.1 "LAN -> host 192.168.50.1 over the uplink (native VLAN, xdpnet attached)"
 ping_ok "" 192.168.50.2 "host -> LAN 192.168.50.2 over the uplink"
 
 step "what must not get through"
 ping_blocked ${P}vm1 10.0.10.33 "vm1 (VLAN 10) -> vm3's 10.0.10.33 (VLAN 20, same subnet): isolated by the VLAN"
 ping_blocked ${P}vm3 10.0.10.1 "vm3 (VLAN 20) -> vm1 10.0.10.1: isolated by the VLAN"
+ping_blocked ${P}vm1 10.0.10.200 "vm1 (VLAN 10) -> LAN host h20's 10.0.10.200 (VLAN 20, same subnet): isolated across the trunk"
 
 step "the switch's state"
 run "$XDPNET" -i "$INSTANCE" status || fail "xdpnet status"
 echo
 run "$XDPNET" -i "$INSTANCE" fdb show || fail "xdpnet fdb show"
+echo
+echo "  (the LAN switch's FDB: the VMs' MACs learned on its trunk, tagged VLAN 10/20)"
+run nsenter --net="/run/netns/${P}lan" "$XDPNET" -i "${P}lan" fdb show || fail "LAN switch fdb show"
 echo
 run "$XDPNET" -i "$INSTANCE" stats || fail "xdpnet stats"
 

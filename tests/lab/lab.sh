@@ -5,6 +5,8 @@
 #   lab.sh up     [--prefix P]   (re)create the lab (tears down a previous one first)
 #   lab.sh down   [--prefix P]   remove everything the lab made; idempotent
 #   lab.sh status [--prefix P]   show what exists
+#   lab.sh lan-up   [--prefix P] --xdpnet BIN   add hosts on VLANs to the LAN (below)
+#   lab.sh lan-down [--prefix P] [--xdpnet BIN] remove them again (down does too)
 #
 # Topology (default prefix P=xn; interface names stay <= 15 characters):
 #
@@ -14,6 +16,17 @@
 #   ns P vm4  eth0 52:54:00:00:00:04 10.0.10.4/24              <-> root: Pvm4  (access VLAN 10)
 #   ns P lan  eth0 52:54:00:00:00:50 192.168.50.2/24           <-> root: Pup0  (trunk, native VLAN 1)
 #                                       root: Pup0 52:54:00:00:00:fe 192.168.50.1/24 (the host)
+#
+# lan-up makes the "physical LAN" a switched LAN with hosts on VLANs: a second
+# xdpnet instance (P lan, run inside ns P lan, policy tests/lab/lan.yaml) is its
+# switch, with eth0 as the trunk to the host and an access port per LAN host:
+#
+#   ns P h10  eth0 52:54:00:00:00:a1 10.0.10.100/24                <-> P lan: lh10 (access VLAN 10)
+#   ns P h20  eth0 52:54:00:00:00:a2 10.0.20.100/24 10.0.10.200/24 <-> P lan: lh20 (access VLAN 20)
+#
+# so VMs reach LAN hosts of their VLAN across two XDP switches and the tagged
+# trunk between them. The LAN namespace's own 192.168.50.2 stays on eth0
+# (a host port of the LAN switch, native VLAN 1).
 #
 # vm3 also holds 10.0.10.33/24: a ping to it from VLAN 10 is on-link, so its
 # failure is the VLAN's doing, not routing's.  Host-side port MACs are
@@ -30,7 +43,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 up|down|status [--prefix P]" >&2
+	echo "usage: $0 up|down|status|lan-up|lan-down [--prefix P] [--xdpnet BIN]" >&2
 	exit 2
 }
 
@@ -38,10 +51,12 @@ cmd=${1:-}
 [ -n "$cmd" ] || usage
 shift
 P=xn
+XDPNET=${XDPNET:-}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix) [ $# -ge 2 ] || usage; P=$2; shift 2 ;;
 	--prefix=*) P=${1#--prefix=}; shift ;;
+	--xdpnet) [ $# -ge 2 ] || usage; XDPNET=$2; shift 2 ;;
 	*) usage ;;
 	esac
 done
@@ -86,7 +101,12 @@ no_ipv6() { # NS|"" IF
 	"${pre[@]}" sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" >/dev/null 2>&1 || true
 }
 
-ns_list() { echo "${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}lan"; }
+ns_list() { echo "${P}h10 ${P}h20 ${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}lan"; }
+LAN_HOSTS="h10 h20"
+declare -A LH_MAC=([h10]=52:54:00:00:00:a1 [h20]=52:54:00:00:00:a2)
+declare -A LH_ADDR=([h10]="10.0.10.100/24" [h20]="10.0.20.100/24 10.0.10.200/24")
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAN_PIN=/sys/fs/bpf/xdpnet/${P}lan
 root_links() { echo "${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}up0"; }
 
 ns_exists() { [ -e "/run/netns/$1" ]; }
@@ -106,8 +126,63 @@ make_pair() { # NS HOSTIF NSMAC HOSTMAC
 	nsx "$ns" ethtool -K eth0 gro on >/dev/null
 }
 
+# The LAN switch: an xdpnet instance inside the LAN namespace.
+lan_xdpnet() { nsenter --net="/run/netns/${P}lan" "$XDPNET" "$@"; }
+
+do_lan_down() {
+	local h
+	if [ -d "$LAN_PIN" ]; then
+		if [ -n "$XDPNET" ] && ns_exists "${P}lan"; then
+			lan_xdpnet -i "${P}lan" down >/dev/null 2>&1 || true
+		fi
+		# Without the binary (or its namespace): unpinning is all that is left.
+		[ -d "$LAN_PIN" ] && rm -rf "$LAN_PIN"
+	fi
+	for h in $LAN_HOSTS; do
+		ns_exists "${P}$h" && ip netns del "${P}$h" 2>/dev/null || true
+	done
+	return 0
+}
+
+do_lan_up() {
+	[ -n "$XDPNET" ] || { echo "lab.sh: lan-up needs --xdpnet BIN" >&2; exit 2; }
+	ns_exists "${P}lan" || { echo "lab.sh: the lab (prefix $P) is not up" >&2; exit 1; }
+	do_lan_down
+	trap 'rc=$?; [ $rc -ne 0 ] && { echo "lab.sh: lan-up failed, cleaning up" >&2; do_lan_down || true; }; exit $rc' EXIT
+	local h ns addr lan=${P}lan
+	for h in $LAN_HOSTS; do
+		ns=${P}$h
+		ip netns add "$ns"
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 >/dev/null
+		nsx "$ns" ip link set lo up
+		ip -n "$lan" link add "l$h" type veth peer name eth0 netns "$ns"
+		nsx "$ns" ip link set eth0 address "${LH_MAC[$h]}"
+		no_ipv6 "$lan" "l$h"
+		offloads "$lan" "l$h"
+		offloads "$ns" eth0
+		nsx "$ns" ethtool -K eth0 gro on tx off >/dev/null
+		for addr in ${LH_ADDR[$h]}; do
+			nsx "$ns" ip addr add "$addr" dev eth0
+		done
+		nsx "$ns" ip link set eth0 up
+		nsx "$lan" ip link set "l$h" up
+		log "$ns eth0 ${LH_MAC[$h]} ${LH_ADDR[$h]} <-> $lan: l$h"
+	done
+	local policy
+	policy=$(mktemp /tmp/xdpnet-lab-lan.XXXXXX.yaml)
+	sed "s/^instance:.*/instance: ${P}lan/" "$HERE/lan.yaml" > "$policy"
+	if ! lan_xdpnet up -c "$policy"; then
+		rm -f "$policy"
+		exit 1
+	fi
+	rm -f "$policy"
+	trap - EXIT
+	log "LAN switch up: instance ${P}lan in namespace $lan"
+}
+
 do_down() {
 	local ns ifc pid
+	do_lan_down
 	for ns in $(ns_list); do
 		ns_exists "$ns" || continue
 		# Leftover test processes (tcpdump, iperf3) would keep the netns alive.
@@ -204,6 +279,8 @@ do_status() {
 case "$cmd" in
 up) do_up ;;
 down) do_down && log "down (prefix $P)" ;;
+lan-up) do_lan_up ;;
+lan-down) do_lan_down && log "LAN hosts down (prefix $P)" ;;
 status) do_status ;;
 *) usage ;;
 esac
