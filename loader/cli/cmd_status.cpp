@@ -8,11 +8,10 @@
 namespace xdpnet::cli {
 namespace {
 
-std::string vlans_of(const struct xdpnet_port& p, bool skip_pvid) {
-    policy::VlanSet vs;
-    for (unsigned v = 1; v < XDPNET_VLAN_COUNT; v++)
-        if ((p.vlans[v / 64] >> (v % 64)) & 1 && !(skip_pvid && v == p.pvid))
-            vs.set(v);
+std::string vlans_text(const struct xdpnet_port& p, bool skip_pvid) {
+    policy::VlanSet vs = policy::vlans_of(p);
+    if (skip_pvid)
+        vs.reset(p.pvid);
     return vs.any() ? policy::format_vlans(vs) : "";
 }
 
@@ -43,7 +42,7 @@ void register_status(CLI::App& app, Context& ctx) {
                     {{"name", port_label(p)}, {"ifindex", p.port.ifindex}, {"slot", p.port.slot},
                      {"mode", p.port.mode == XDPNET_MODE_ACCESS ? "access" : "trunk"},
                      {"vlan", p.port.mode == XDPNET_MODE_ACCESS ? p.port.pvid : 0},
-                     {"vlans", vlans_of(p.port, false)},
+                     {"vlans", vlans_text(p.port, false)},
                      {"native_vlan", p.port.mode == XDPNET_MODE_TRUNK ? p.port.pvid : 0},
                      {"host", (p.port.flags & XDPNET_PORT_HOST) != 0},
                      {"mac_limit", p.port.mac_limit}, {"learned", p.learned},
@@ -75,7 +74,7 @@ void register_status(CLI::App& app, Context& ctx) {
                 attach += " + tc";
             std::cout << fmt::format("{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n",
                                      port_label(p), p.port.slot, access ? "access" : "trunk",
-                                     access ? std::to_string(p.port.pvid) : vlans_of(p.port, true),
+                                     access ? std::to_string(p.port.pvid) : vlans_text(p.port, true),
                                      access ? "" : (p.port.pvid ? std::to_string(p.port.pvid) : "-"),
                                      (p.port.flags & XDPNET_PORT_HOST) ? "yes" : "no", macs,
                                      policy::format_mac(p.port.mac), attach);

@@ -115,10 +115,8 @@ std::string describe_port(const struct xdpnet_port& p) {
     std::string s = p.mode == XDPNET_MODE_ACCESS ? "access vlan " + std::to_string(p.pvid)
                                                  : "trunk";
     if (p.mode == XDPNET_MODE_TRUNK) {
-        policy::VlanSet vs;
-        for (unsigned v = 1; v < XDPNET_VLAN_COUNT; v++)
-            if ((p.vlans[v / 64] >> (v % 64)) & 1 && v != p.pvid)
-                vs.set(v);
+        policy::VlanSet vs = policy::vlans_of(p);
+        vs.reset(p.pvid);
         s += " vlans " + (vs.any() ? policy::format_vlans(vs) : std::string("-"));
         s += " native " + (p.pvid ? std::to_string(p.pvid) : std::string("-"));
     }
@@ -534,6 +532,12 @@ void Instance::detach(const std::string& link_name) {
         spdlog::warn("unpin {}: {}", pin, std::strerror(errno));
 }
 
+void Instance::maccnt_release(uint16_t slot) {
+    auto n = maps::lookup<__u32, __u32>(m_.maccnt, slot);
+    if (n && *n)
+        maps::update(m_.maccnt, __u32(slot), __u32(*n - 1), "xdpnet_maccnt");
+}
+
 void Instance::bump_fdb_version() {
     // Not atomic with the datapath's own bumps; a lost increment can only
     // leave a cached answer alive for its TTL (XDPNET_FDB_CACHE_TTL_NS).
@@ -570,9 +574,7 @@ void Instance::prune_fdb(const std::vector<struct xdpnet_port>& removed,
         if ((stale || dropped_static) && maps::remove(m_.fdb, row.key)) {
             pruned++;
             if (!(row.entry.flags & XDPNET_FDB_STATIC)) {
-                auto n = maps::lookup<__u32, __u32>(m_.maccnt, row.entry.slot);
-                if (n && *n)
-                    maps::update(m_.maccnt, __u32(row.entry.slot), __u32(*n - 1), "xdpnet_maccnt");
+                maccnt_release(row.entry.slot);
             }
         }
     }
@@ -625,9 +627,7 @@ void Instance::apply(const policy::MapImage& image) {
             auto old = maps::lookup<struct xdpnet_fdb_key, struct xdpnet_fdb_entry>(m_.fdb, s.key);
             maps::update(m_.fdb, s.key, e, "xdpnet_fdb");
             if (old && !(old->flags & XDPNET_FDB_STATIC)) {
-                auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
-                if (n && *n)
-                    maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
+                maccnt_release(old->slot);
             }
         }
         bump_fdb_version();
@@ -721,9 +721,7 @@ void Instance::fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port) {
     maps::update(m_.fdb, key, e, "xdpnet_fdb");
     bump_fdb_version();
     if (old && !(old->flags & XDPNET_FDB_STATIC)) {
-        auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
-        if (n && *n)
-            maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
+        maccnt_release(old->slot);
     }
 }
 
@@ -733,9 +731,7 @@ bool Instance::fdb_del(const struct xdpnet_fdb_key& key) {
         return false;
     bump_fdb_version();
     if (!(old->flags & XDPNET_FDB_STATIC)) {
-        auto n = maps::lookup<__u32, __u32>(m_.maccnt, old->slot);
-        if (n && *n)
-            maps::update(m_.maccnt, __u32(old->slot), __u32(*n - 1), "xdpnet_maccnt");
+        maccnt_release(old->slot);
     }
     return true;
 }

@@ -112,6 +112,8 @@ class Instance {
     void restore_offload(uint32_t ifindex);
     /// Invalidates the datapath's per-CPU FDB caches after changing the FDB.
     void bump_fdb_version();
+    /// One learned MAC less on a port (mac_limit accounting).
+    void maccnt_release(uint16_t slot);
     void prune_fdb(const std::vector<struct xdpnet_port>& live, const policy::MapImage& image);
 
     std::string name_;

@@ -142,4 +142,12 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
     return img;
 }
 
+VlanSet vlans_of(const struct xdpnet_port& port) {
+    VlanSet vs;
+    for (unsigned v = 1; v < XDPNET_VLAN_COUNT; v++)
+        if ((port.vlans[v / 64] >> (v % 64)) & 1)
+            vs.set(v);
+    return vs;
+}
+
 } // namespace xdpnet::policy

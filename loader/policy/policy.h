@@ -128,6 +128,9 @@ struct MapImage {
     std::vector<StaticFdbImage> static_fdb;
 };
 
+/// The VLANs a compiled port carries (its bitmap, pvid included).
+VlanSet vlans_of(const struct xdpnet_port& port);
+
 /// Compiles a validated policy. `previous_slots` (port name -> slot) keeps the
 /// slots of ports that stay, so their counters and FDB entries stay valid
 /// across `apply`; new ports take the lowest free slots. Throws PolicyError
