@@ -77,13 +77,24 @@ std::vector<std::string> dir_entries(const std::string& dir) {
     return out;
 }
 
+// Detaches a pinned link now and removes its pin. BPF_LINK_DETACH is
+// synchronous; dropping the last reference would free the link later, from a
+// workqueue, and the interface would still run the program at the next attach.
+void unpin_link(const std::string& pin) {
+    Fd link(bpf_obj_get(pin.c_str()));
+    if (link && bpf_link_detach(link.get()) != 0)
+        spdlog::debug("detach {}: {}", pin, std::strerror(errno));
+    if (::unlink(pin.c_str()) != 0 && errno != ENOENT)
+        spdlog::warn("unpin {}: {}", pin, std::strerror(errno));
+}
+
 // Unpins everything in an instance dir (links first, so ports detach before
 // the maps go) and removes it.
 void remove_pins(const std::string& dir) {
     auto entries = dir_entries(dir);
     for (const auto& n : entries)
-        if (n.rfind("link_", 0) == 0 && ::unlink((dir + "/" + n).c_str()) != 0)
-            spdlog::warn("unpin {}/{}: {}", dir, n, std::strerror(errno));
+        if (n.rfind("link_", 0) == 0)
+            unpin_link(dir + "/" + n);
     for (const auto& n : entries)
         if (n.rfind("link_", 0) != 0 && ::unlink((dir + "/" + n).c_str()) != 0)
             spdlog::warn("unpin {}/{}: {}", dir, n, std::strerror(errno));
@@ -367,6 +378,15 @@ std::vector<Change> Instance::diff(const policy::MapImage& image) const {
         out.push_back({"change", "bridge", "mac_aging",
                        std::to_string(cfg.aging_ns / 1000000000ull) + "s -> " +
                            std::to_string(image.config.aging_ns / 1000000000ull) + "s"});
+    const char* want_mode = image.xdp_mode == policy::XdpMode::Generic ? "generic" : "native";
+    std::string moved;
+    for (const auto& lp : ports())
+        if (lp.xdp_attached && lp.xdp_mode != want_mode)
+            moved += (moved.empty() ? "" : ", ") + lp.name;
+    if (!moved.empty())
+        out.push_back({"change", "bridge", "xdp_mode",
+                       std::string("-> ") + want_mode + " (re-attaches " + moved +
+                           ": a few milliseconds without forwarding on each)"});
     if (fdb_capacity() != image.fdb_size)
         out.push_back({"change", "bridge", "fdb_size",
                        std::to_string(fdb_capacity()) + " -> " + std::to_string(image.fdb_size) +
@@ -528,8 +548,8 @@ bool Instance::attach_tc(const struct xdpnet_port& port) {
 
 void Instance::detach(const std::string& link_name) {
     std::string pin = dir_ + "/" + link_name;
-    if (path_exists(pin) && ::unlink(pin.c_str()) != 0)
-        spdlog::warn("unpin {}: {}", pin, std::strerror(errno));
+    if (path_exists(pin))
+        unpin_link(pin);
 }
 
 void Instance::maccnt_release(uint16_t slot) {
@@ -635,15 +655,14 @@ void Instance::apply(const policy::MapImage& image) {
         g.interval_ns = image.gc_interval_ns;
         maps::update(m_.gc, __u32{0}, g, "xdpnet_gc");
         std::string veths;
-        if (image.xdp_mode == policy::XdpMode::Native)
-            for (const auto& pi : image.ports)
-                if (!live_ifindex.count(pi.port.ifindex) && netdev::driver(pi.name) == "veth")
-                    veths += (veths.empty() ? "" : ", ") + pi.name;
+        for (const auto& pi : image.ports)
+            if (!live_ifindex.count(pi.port.ifindex) && netdev::driver(pi.name) == "veth")
+                veths += (veths.empty() ? "" : ", ") + pi.name;
         if (!veths.empty())
-            spdlog::warn("veth ports ({}): in native XDP mode, TCP/UDP their peers send with "
-                         "checksum offload on (the default) leaves with unfinished checksums; "
-                         "turn it off on each peer (ethtool -K <peer> tx off) or set "
-                         "bridge.xdp_mode: generic",
+            spdlog::warn("veth ports ({}): TCP/UDP their peers send with checksum offload on "
+                         "(the default) leaves with unfinished checksums in native XDP mode "
+                         "(and as oversized TSO frames in generic mode); turn it off on each "
+                         "peer: ethtool -K <peer> tx off",
                          veths);
     } catch (...) {
         for (const auto& l : attached)
@@ -658,7 +677,18 @@ void Instance::apply(const policy::MapImage& image) {
     st.active_gen = next;
     maps::update(m_.state, __u32{0}, st, "xdpnet_state");
 
-    // 3. Retire what the new policy dropped.
+    // 3. Ports whose XDP mode the policy changed: a link cannot change its
+    // mode, so each is detached and attached again (a short gap per port).
+    const char* want_mode = image.xdp_mode == policy::XdpMode::Generic ? "generic" : "native";
+    for (const auto& lp : ports()) {
+        if (!lp.xdp_attached || lp.xdp_mode == want_mode)
+            continue;
+        detach(link_xdp_name(lp.port.ifindex));
+        attach_xdp(lp.port, image.xdp_mode);
+        spdlog::info("{}: re-attached in {} XDP mode", lp.name, want_mode);
+    }
+
+    // 4. Retire what the new policy dropped.
     std::set<uint32_t> keep, keep_tc;
     for (const auto& pi : image.ports) {
         keep.insert(pi.port.ifindex);
