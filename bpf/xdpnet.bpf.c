@@ -2,7 +2,7 @@
 /*
  * xdpnet datapath: the bridged-mode L2 switch.
  *
- *   xdpnet_ingress       XDP on every port: parse -> VLAN -> learn -> deliver
+ *   xdpnet_ingress       XDP on every port: parse -> VLAN -> learn -> gateway -> deliver
  *   xdpnet_flood_egress  XDP in each VLAN flood devmap entry: per-port tag pop
  *   xdpnet_host_flood    tc ingress on host ports: flood with the host's copy
  *   xdpnet_fdb_gc        run by the loader: one aging pass, arms the gc timer
@@ -16,6 +16,7 @@
 #include "lib/vlan.h"
 #include "lib/fdb.h"
 #include "lib/flood.h"
+#include "lib/gateway.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -98,7 +99,19 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	version = (fdb_version() << 1) | gen;
 	fdb_learn(&p, in, st, now, version);
 
-	/* Stage 4: the host's own frames on its native VLAN go up the stack;
+	/* Stage 4a: the VLAN's gateway answers ARP and ping itself. The reply
+	 * leaves through the transmit devmap back to the ingress port rather
+	 * than XDP_TX: veth kicks its peer's NAPI for XDP_TX only when the peer
+	 * runs an XDP program, so a reply could sit in the ring indefinitely. */
+	r = gateway_local(&p, gen, st);
+	if (r == STAGE_TX) {
+		r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + in->slot, XDP_ABORTED);
+		return r == XDP_REDIRECT ? r : xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+	}
+	if (r)
+		return xdp_drop(st, r);
+
+	/* Stage 4b: the host's own frames on its native VLAN go up the stack;
 	 * its broadcasts go up too and tc (xdpnet_host_flood) floods them. */
 	if ((in->flags & XDPNET_PORT_HOST) && p.tag == TAG_NONE &&
 	    (mac_is_multicast(p.eth->h_dest) || mac_equal(p.eth->h_dest, in->mac)))

@@ -73,6 +73,14 @@ struct {
 	__array(values, struct xdpnet_flood_inner);
 } xdpnet_flood SEC(".maps");
 
+/* [gen * VLAN_COUNT + vid]: the VLAN's gateway (policy `networks`). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPNET_GENS * XDPNET_VLAN_COUNT);
+	__type(key, __u32);
+	__type(value, struct xdpnet_gateway);
+} xdpnet_gateway SEC(".maps");
+
 /* ifindex -> the port's VLAN offloads before attach (loader-only: restored at
  * detach so `down` leaves the interface as it found it). */
 struct {

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 1
+#define XDPNET_ABI_VERSION 2
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -58,6 +58,17 @@ struct xdpnet_port {
 struct xdpnet_vlan {
 	__u8 count;
 	__u8 members[XDPNET_VLAN_MAX_MEMBERS]; /* slots */
+};
+
+/* Per-generation gateway of a VLAN (policy `networks`), indexed by
+ * gen * VLAN_COUNT + vid: xdpnet answers ARP for gw_ip with router_mac and
+ * echo requests sent to it. gw_ip 0 = no gateway on that VLAN. */
+struct xdpnet_gateway {
+	__be32 gw_ip;      /* network byte order */
+	__u8 prefix_len;
+	__u8 pad0;
+	__u8 router_mac[6];
+	__u32 pad1;
 };
 
 /* Per-generation bridge configuration. */
@@ -149,7 +160,9 @@ struct xdpnet_gc {
 	X(NO_FLOOD_PEERS, "no_flood_peers", "no other port in the VLAN to flood to")    \
 	X(HEADROOM, "headroom", "could not push or pop a VLAN tag")                    \
 	X(NO_TX_PORT, "no_tx_port", "egress port missing from the transmit map")       \
-	X(STALE_CONFIG, "stale_config", "port or VLAN missing from the live generation")
+	X(STALE_CONFIG, "stale_config", "port or VLAN missing from the live generation")    \
+	X(NO_ROUTE, "no_route", "frame to the gateway's router MAC that is not for the gateway itself (routing comes later)") \
+	X(BAD_L3, "bad_l3", "ARP or IPv4 to the gateway, truncated or malformed")
 
 /* Events that are not drops: forwarding outcomes and learning. */
 #define XDPNET_COUNTERS(X)                                                           \
@@ -164,7 +177,9 @@ struct xdpnet_gc {
 	X(MOVED, "moved", "learned MACs that moved to this port")                     \
 	X(LEARN_LIMITED, "learn_limited", "new MACs not learned: port mac_limit reached") \
 	X(FDB_FULL, "fdb_full", "new MACs not learned: FDB full")                     \
-	X(STATIC_CONFLICT, "static_conflict", "frames from a static MAC on another port (not moved)")
+	X(STATIC_CONFLICT, "static_conflict", "frames from a static MAC on another port (not moved)") \
+	X(GW_ARP_REPLY, "gw_arp_replies", "ARP requests for the gateway answered")      \
+	X(GW_ECHO_REPLY, "gw_echo_replies", "ICMP echo requests to the gateway answered")
 
 #define XDPNET_ENUM_DROP(e, n, h) XDPNET_DROP_##e,
 enum xdpnet_drop_reason { XDPNET_DROP_NONE = 0, XDPNET_DROP_REASONS(XDPNET_ENUM_DROP) XDPNET_DROP_MAX };
@@ -191,6 +206,7 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_entry) == 16, "fdb entry is 16 byt
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_port) == 24 + 512, "port is 536 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_vlan) == 256, "vlan is 256 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gateway) == 16, "gateway is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 56, "gc is 56 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");

@@ -1,4 +1,5 @@
 // status: what is running and how it is attached.
+#include <arpa/inet.h>
 #include <spdlog/fmt/fmt.h>
 
 #include <iostream>
@@ -27,6 +28,10 @@ void register_status(CLI::App& app, Context& ctx) {
         auto gc = inst.gc();
         auto ports = inst.ports();
         size_t fdb_entries = inst.fdb().size();
+        auto gateways = inst.gateways();
+        auto gw_addr = [](const struct xdpnet_gateway& g) {
+            return policy::format_ipv4(ntohl(g.gw_ip)) + "/" + std::to_string(g.prefix_len);
+        };
         if (ctx.json) {
             nlohmann::json j = {
                 {"instance", inst.name()},
@@ -36,7 +41,11 @@ void register_status(CLI::App& app, Context& ctx) {
                 {"fdb", {{"entries", fdb_entries}, {"capacity", inst.fdb_capacity()}}},
                 {"gc", {{"armed", gc.armed != 0}, {"interval_s", gc.interval_ns / 1e9},
                         {"passes", gc.passes}, {"removed", gc.removed}}},
-                {"ports", nlohmann::json::array()}};
+                {"ports", nlohmann::json::array()},
+                {"networks", nlohmann::json::array()}};
+            for (const auto& [vid, g] : gateways)
+                j["networks"].push_back({{"vlan", vid}, {"gateway", gw_addr(g)},
+                                         {"router_mac", policy::format_mac(g.router_mac)}});
             for (const auto& p : ports)
                 j["ports"].push_back(
                     {{"name", port_label(p)}, {"ifindex", p.port.ifindex}, {"slot", p.port.slot},
@@ -60,6 +69,9 @@ void register_status(CLI::App& app, Context& ctx) {
                                  fdb_entries, inst.fdb_capacity(), cfg.aging_ns / 1000000000ull,
                                  gc.interval_ns / 1000000000ull, gc.passes, gc.removed,
                                  gc.armed ? "" : ", TIMER NOT ARMED");
+        for (const auto& [vid, g] : gateways)
+            std::cout << fmt::format("gateway  VLAN {}: {} (router MAC {}; answers ARP and ping)\n",
+                                     vid, gw_addr(g), policy::format_mac(g.router_mac));
         std::cout << fmt::format("\n{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n", "PORT",
                                  "SLOT", "MODE", "VLANS", "NATIVE", "HOST", "MACS", "MAC", "ATTACH");
         for (const auto& p : ports) {

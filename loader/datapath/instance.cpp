@@ -1,5 +1,6 @@
 #include "datapath/instance.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -278,6 +279,7 @@ void Instance::open_pins() {
     m_.gc = open("xdpnet_gc");
     m_.stats = open("xdpnet_stats");
     m_.ifsave = open("xdpnet_ifsave");
+    m_.gateway = open("xdpnet_gateway");
     p_.ingress = open("prog_ingress");
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
@@ -340,6 +342,17 @@ std::vector<LivePort> Instance::ports() const {
     return out;
 }
 
+std::map<uint16_t, struct xdpnet_gateway> Instance::gateways() const {
+    std::map<uint16_t, struct xdpnet_gateway> out;
+    uint32_t gen = state().active_gen & 1;
+    for (__u32 vid = 1; vid < XDPNET_VLAN_COUNT; vid++) {
+        auto g = maps::lookup<__u32, struct xdpnet_gateway>(m_.gateway, gen * XDPNET_VLAN_COUNT + vid);
+        if (g && g->gw_ip)
+            out[static_cast<uint16_t>(vid)] = *g;
+    }
+    return out;
+}
+
 std::map<std::string, uint16_t> Instance::slots() const {
     std::map<std::string, uint16_t> out;
     for (const auto& lp : ports())
@@ -372,6 +385,22 @@ std::vector<Change> Instance::diff(const policy::MapImage& image) const {
     for (const auto& [name, p] : live)
         if (!seen.count(name))
             out.push_back({"remove", "port", name, describe_port(p)});
+
+    auto gw_text = [](const struct xdpnet_gateway& g) {
+        return policy::format_ipv4(ntohl(g.gw_ip)) + "/" + std::to_string(g.prefix_len);
+    };
+    auto live_gw = gateways();
+    for (const auto& [vid, g] : image.gateways) {
+        auto it = live_gw.find(vid);
+        std::string name = "vlan " + std::to_string(vid);
+        if (it == live_gw.end())
+            out.push_back({"add", "network", name, "gateway " + gw_text(g)});
+        else if (std::memcmp(&it->second, &g, sizeof(g)) != 0)
+            out.push_back({"change", "network", name, gw_text(it->second) + " -> " + gw_text(g)});
+    }
+    for (const auto& [vid, g] : live_gw)
+        if (!image.gateways.count(vid))
+            out.push_back({"remove", "network", "vlan " + std::to_string(vid), "gateway " + gw_text(g)});
 
     auto cfg = config();
     if (cfg.aging_ns != image.config.aging_ns)
@@ -427,8 +456,12 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
     // Each map-in-map write waits for an RCU grace period: touch only the
     // VLANs the stale generation used, and delete their flood maps in one batch.
     std::vector<__u32> flood_keys;
+    struct xdpnet_gateway no_gateway = {};
     for (__u32 vid = 0; vid < XDPNET_VLAN_COUNT; vid++) {
         __u32 key = gen * XDPNET_VLAN_COUNT + vid;
+        auto g = maps::lookup<__u32, struct xdpnet_gateway>(m_.gateway, key);
+        if (g && g->gw_ip)
+            maps::update(m_.gateway, key, no_gateway, "xdpnet_gateway");
         auto v = maps::lookup<__u32, struct xdpnet_vlan>(m_.vlans, key);
         if (v && v->count) {
             maps::update(m_.vlans, key, empty_vlan, "xdpnet_vlans");
@@ -478,6 +511,8 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
         inners.push_back(std::move(inner));
     }
     maps::update_many(m_.flood, flood_keys, flood_fds, "xdpnet_flood");
+    for (const auto& [vid, gw] : image.gateways)
+        maps::update(m_.gateway, __u32(gen * XDPNET_VLAN_COUNT + vid), gw, "xdpnet_gateway");
     struct xdpnet_config cfg = image.config;
     cfg.ns_per_jiffy = 1000000000u / kernel_hz();
     maps::update(m_.config, gen, cfg, "xdpnet_config");

@@ -69,6 +69,8 @@ class Instance {
 
     /// Ports of the live generation, by slot.
     std::vector<LivePort> ports() const;
+    /// The live generation's gateways: vid -> gateway.
+    std::map<uint16_t, struct xdpnet_gateway> gateways() const;
     /// name -> slot of the live ports (what compile() keeps stable).
     std::map<std::string, uint16_t> slots() const;
 
@@ -119,7 +121,8 @@ class Instance {
     std::string name_;
     std::string dir_;
     struct {
-        Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave;
+        Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave,
+            gateway;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc, clock;

@@ -1,5 +1,7 @@
 // Validated Policy -> MapImage: slots, ifindexes, bitmaps, member lists.
 #include <algorithm>
+#include <arpa/inet.h>
+
 #include <cstring>
 
 #include "policy/policy.h"
@@ -136,6 +138,16 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         fi.entry.slot = it->second->port.slot;
         fi.entry.flags = XDPNET_FDB_STATIC;
         img.static_fdb.push_back(fi);
+    }
+    for (const NetworkSpec& n : policy.networks) {
+        struct xdpnet_gateway gw;
+        std::memset(&gw, 0, sizeof(gw));
+        gw.gw_ip = htonl(n.gateway);
+        gw.prefix_len = n.prefix_len;
+        const MacAddr mac = router_mac(policy.instance, n.vlan);
+        std::memcpy(gw.router_mac, mac.data(), sizeof(gw.router_mac));
+        img.gateways[n.vlan] = gw;
+        img.network_names[n.vlan] = n.name;
     }
     if (!diags.empty())
         throw PolicyError(std::move(diags));

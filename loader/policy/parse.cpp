@@ -27,7 +27,14 @@ constexpr uint64_t kMacLimitMax = 1000000;
 constexpr size_t kIfNameMax = 15; // IFNAMSIZ - 1
 constexpr size_t kInstanceMax = 32;
 
-const std::vector<std::string_view> kTopKeys = {"instance", "bridge", "ports", "static_fdb"};
+const std::vector<std::string_view> kTopKeys = {"instance", "bridge", "ports", "static_fdb",
+                                                "networks"};
+const std::vector<std::string_view> kNetworkKeys = {
+    "name", "vlan", "gateway",
+    // Routing and NAT (recognised, refused until the datapath does them):
+    "uplink", "masquerade", "port_range", "port_forwards", "timeouts", "max_connections"};
+const std::vector<std::string_view> kNetworkLater = {"uplink", "masquerade", "port_range",
+                                                     "port_forwards", "timeouts", "max_connections"};
 const std::vector<std::string_view> kBridgeKeys = {"mac_aging", "fdb_size", "xdp_mode"};
 const std::vector<std::string_view> kPortKeys = {"name", "mode", "vlan", "vlans", "native_vlan",
                                                  "mac_limit", "host"};
@@ -157,11 +164,15 @@ class Parser {
     bool parse_trunk_vlans(const Field& f, VlanSet& out);
     void parse_static_fdb(const Field& f, Policy& p);
     void parse_static_entry(const YAML::Node& node, size_t index, Policy& p);
+    void parse_networks(const Field& f, Policy& p);
+    void parse_network(const YAML::Node& node, size_t index, Policy& p);
 
     std::string file_;
     std::vector<Diagnostic> diags_;
     std::map<std::string, PortRef> ports_;                         // by name (first one)
     std::map<std::pair<uint16_t, MacAddr>, int> static_seen_;      // (vlan, mac) -> line
+    std::map<std::string, int> network_names_;                     // name -> line
+    std::map<uint16_t, int> network_vlans_;                        // vid -> line
 };
 
 std::vector<Field> Parser::fields(const YAML::Node& map, std::string_view where,
@@ -597,6 +608,126 @@ void Parser::parse_static_entry(const YAML::Node& node, size_t index, Policy& p)
     p.static_fdb.push_back(std::move(spec));
 }
 
+void Parser::parse_networks(const Field& f, Policy& p) {
+    if (f.value.IsNull())
+        return;
+    if (!f.value.IsSequence()) {
+        error(f.value, "networks: expected a list of { name, vlan, gateway } entries, got " +
+                           kind(f.value));
+        return;
+    }
+    for (size_t i = 0; i < f.value.size(); i++)
+        parse_network(f.value[i], i, p);
+    // Subnets must not overlap (each VLAN is its own IP network).
+    for (size_t i = 0; i < p.networks.size(); i++) {
+        for (size_t j = 0; j < i; j++) {
+            const NetworkSpec &a = p.networks[j], &b = p.networks[i];
+            const uint8_t len = std::min(a.prefix_len, b.prefix_len);
+            const uint32_t mask = len ? ~uint32_t{0} << (32 - len) : 0;
+            if ((a.gateway & mask) == (b.gateway & mask))
+                error(b.loc, "network '" + b.name + "': its subnet overlaps network '" + a.name +
+                                 "' (line " + std::to_string(a.loc.line) + ")");
+        }
+    }
+}
+
+void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
+    const std::string entry = "network " + std::to_string(index + 1);
+    if (!node.IsMap()) {
+        error(node, entry + ": expected a mapping like { name: natnet, vlan: 30, gateway: "
+                            "10.0.30.1/24 }, got " + kind(node));
+        return;
+    }
+    NetworkSpec spec;
+    spec.loc = loc(node);
+    bool ok = true;
+    bool have_name = false, have_vlan = false, have_gw = false;
+    for (const Field& f : fields(node, "in network", kNetworkKeys)) {
+        if (std::find(kNetworkLater.begin(), kNetworkLater.end(), f.key) != kNetworkLater.end()) {
+            error(f.key_node, f.key + ": not supported yet: this xdpnet serves the gateway address "
+                                      "of a network (ARP, ping) but does not route or NAT yet");
+            ok = false;
+        } else if (f.key == "name") {
+            have_name = true;
+            const auto name = string_value(f);
+            const bool valid = name && !name->empty() && name->size() <= kInstanceMax &&
+                               std::all_of(name->begin(), name->end(), [](char c) {
+                                   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                          c == '-';
+                               });
+            if (name && !valid)
+                error(f.value, "name: '" + *name + "' is not a valid network name; use 1..32 "
+                                                   "characters from A-Z a-z 0-9 _ -");
+            if (!valid) {
+                ok = false;
+            } else if (auto it = network_names_.find(*name); it != network_names_.end()) {
+                error(f.value, "name: duplicate network '" + *name + "'; first defined at line " +
+                                   std::to_string(it->second));
+                ok = false;
+            } else {
+                network_names_[*name] = spec.loc.line;
+                spec.name = *name;
+            }
+        } else if (f.key == "vlan") {
+            have_vlan = true;
+            auto v = vlan_value(f);
+            if (!v) {
+                ok = false;
+                continue;
+            }
+            bool carried = false;
+            for (const auto& [pname, ref] : ports_)
+                carried |= ref.vlans_known && ref.carried.test(*v);
+            if (auto it = network_vlans_.find(*v); it != network_vlans_.end()) {
+                error(f.value, "vlan: VLAN " + std::to_string(*v) +
+                                   " already has a network (line " + std::to_string(it->second) + ")");
+                ok = false;
+            } else if (!carried) {
+                error(f.value, "vlan: no port carries VLAN " + std::to_string(*v) +
+                                   "; add it to an access port or a trunk");
+                ok = false;
+            } else {
+                network_vlans_[*v] = spec.loc.line;
+                spec.vlan = *v;
+            }
+        } else if (f.key == "gateway") {
+            have_gw = true;
+            const auto text = string_value(f);
+            if (!text) {
+                ok = false;
+                continue;
+            }
+            try {
+                auto [addr, len] = parse_ipv4_cidr(*text);
+                const uint32_t host_mask = len >= 32 ? 0 : ~uint32_t{0} >> len;
+                if (len < 8 || len > 30) {
+                    error(f.value, "gateway: /" + std::to_string(len) +
+                                       " is out of range; a network is /8../30");
+                    ok = false;
+                } else if ((addr & host_mask) == 0 || (addr & host_mask) == host_mask) {
+                    error(f.value, "gateway: " + format_ipv4(addr) + " is the " +
+                                       ((addr & host_mask) == 0 ? "network" : "broadcast") +
+                                       " address of its subnet; pick a host address");
+                    ok = false;
+                } else {
+                    spec.gateway = addr;
+                    spec.prefix_len = len;
+                }
+            } catch (const std::invalid_argument& e) {
+                error(f.value, "gateway: " + std::string(e.what()));
+                ok = false;
+            }
+        }
+    }
+    for (auto [key, have] : {std::pair{"name", have_name}, {"vlan", have_vlan}, {"gateway", have_gw}})
+        if (!have) {
+            error(node, entry + " has no '" + key + "'; a network needs name, vlan and gateway");
+            ok = false;
+        }
+    if (ok)
+        p.networks.push_back(std::move(spec));
+}
+
 Policy Parser::run(const std::string& text) {
     Policy p;
     p.file = file_;
@@ -616,7 +747,7 @@ Policy Parser::run(const std::string& text) {
     const YAML::Node& root = docs[0];
     if (!root.IsMap()) {
         error(root, "the policy must be a mapping with the keys instance, bridge, ports, "
-                    "static_fdb; got " + kind(root));
+                    "static_fdb, networks; got " + kind(root));
         throw PolicyError(std::move(diags_));
     }
 
@@ -640,6 +771,8 @@ Policy Parser::run(const std::string& text) {
         // After ports, wherever it is in the file: entries refer to ports.
         if (const Field* f = find("static_fdb"))
             parse_static_fdb(*f, p);
+        if (const Field* f = find("networks"))
+            parse_networks(*f, p);
     } catch (const YAML::Exception& e) {
         // Should not happen (we only read scalars we type-checked), but never
         // let a yaml-cpp exception escape as something else than a PolicyError.

@@ -81,6 +81,21 @@ struct StaticFdbSpec {
     SourceLoc loc;
 };
 
+/// A routed network: for now, the gateway address xdpnet serves on a VLAN
+/// (ARP and ping). Routing and NAT keys are recognised and refused.
+struct NetworkSpec {
+    std::string name;
+    uint16_t vlan = 0;
+    uint32_t gateway = 0;   // host byte order
+    uint8_t prefix_len = 0;
+    SourceLoc loc;
+};
+
+/// Parses "10.0.30.1/24" into (address in host byte order, prefix length).
+/// Throws std::invalid_argument with a reason.
+std::pair<uint32_t, uint8_t> parse_ipv4_cidr(const std::string& text);
+std::string format_ipv4(uint32_t host_order);
+
 enum class XdpMode { Native, Generic };
 
 struct Policy {
@@ -91,6 +106,7 @@ struct Policy {
     XdpMode xdp_mode = XdpMode::Native;
     std::vector<PortSpec> ports;
     std::vector<StaticFdbSpec> static_fdb;
+    std::vector<NetworkSpec> networks;
 };
 
 /// Parses and validates a policy. Throws PolicyError listing every problem.
@@ -126,7 +142,13 @@ struct MapImage {
     std::vector<PortImage> ports;      // ordered by slot
     std::map<uint16_t, std::vector<uint16_t>> vlans; // vid -> member slots, ascending
     std::vector<StaticFdbImage> static_fdb;
+    std::map<uint16_t, struct xdpnet_gateway> gateways; // vid -> gateway
+    std::map<uint16_t, std::string> network_names;      // vid -> network name
 };
+
+/// The router MAC xdpnet answers for on a VLAN: locally administered,
+/// 02:78:64:<instance hash>:<vid>, stable across restarts.
+MacAddr router_mac(const std::string& instance, uint16_t vid);
 
 /// The VLANs a compiled port carries (its bitmap, pvid included).
 VlanSet vlans_of(const struct xdpnet_port& port);

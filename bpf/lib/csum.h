@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Internet checksum arithmetic, in one place (RFC 1071, RFC 1624). */
+#ifndef XDPNET_BPF_CSUM_H
+#define XDPNET_BPF_CSUM_H
+#include "common.h"
+
+static __always_inline __u16 csum_fold32(__u32 c)
+{
+	c = (c & 0xffff) + (c >> 16);
+	c = (c & 0xffff) + (c >> 16);
+	return (__u16)c;
+}
+
+/* The checksum after one 16-bit word changed from `from` to `to`
+ * (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')). Works on network-order values. */
+static __always_inline __sum16 csum_replace2(__sum16 check, __be16 from, __be16 to)
+{
+	__u32 c = (__u16)~check + (__u16)~from + (__u16)to;
+	return (__sum16)~csum_fold32(c);
+}
+
+#endif
