@@ -1,3 +1,3 @@
-t_floor = 2.7255
-t_bridge = 4.3372
-t_cost = 54.00
+t_floor = 2.7310
+t_bridge = 4.3613
+t_cost = 56.00
