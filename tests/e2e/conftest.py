@@ -330,6 +330,26 @@ class Lab:
                      timeout=count + 10)
         return r.returncode == 0
 
+    def iperf3(self, server_ns: str | None, client_ns: str, addr: str, seconds: int = 2,
+               port: int = 5201) -> dict:
+        """One iperf3 TCP run from client_ns to a one-shot server on addr in server_ns
+        (None = the host); returns iperf3's JSON "end" section. Fails the test if it fails."""
+        srv = subprocess.Popen(self.ns_cmd(server_ns) + ["iperf3", "-s", "-1", "-B", addr, "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            for _ in range(50):
+                if f":{port}" in self.run(server_ns, ["ss", "-ltnH", f"sport = :{port}"]).stdout:
+                    break
+                time.sleep(0.1)
+            r = self.run(client_ns, ["iperf3", "-c", addr, "-p", port, "-t", seconds, "-J",
+                                     "--connect-timeout", "3000"], timeout=seconds + 20)
+            assert r.returncode == 0, f"iperf3 {client_ns} -> {addr} failed:\n{r.stdout[-2000:]}\n{r.stderr}"
+            return json.loads(r.stdout)["end"]
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+            srv.wait(timeout=5)
+
     def send(self, ns: str, frames, count: int = 1, interval: float = 0.0, iface: str = "eth0"):
         """Send scapy frames (or raw bytes) from `ns` exactly as built."""
         if not isinstance(frames, (list, tuple)):

@@ -1,7 +1,4 @@
 """Reachability, isolation, flooding and host traffic through the running switch."""
-import json
-import subprocess
-import time
 
 from scapy.layers.l2 import Dot1Q, Ether
 
@@ -110,47 +107,19 @@ def test_host_reachable_over_uplink(lab):
 
 def test_iperf3_tcp_vm1_to_vm2(lab, request):
     assert lab.ping("vm1", VM_IP["vm2"])
-    srv = subprocess.Popen(lab.ns_cmd("vm2") + ["iperf3", "-s", "-1", "-B", VM_IP["vm2"]],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(50):
-            if ":5201" in lab.run("vm2", ["ss", "-ltnH", "sport = :5201"]).stdout:
-                break
-            time.sleep(0.1)
-        r = lab.run("vm1", ["iperf3", "-c", VM_IP["vm2"], "-t", "3", "-J", "--connect-timeout", "3000"], timeout=20)
-        assert r.returncode == 0, f"iperf3 client failed:\n{r.stdout[-2000:]}\n{r.stderr}"
-        j = json.loads(r.stdout)
-        recv = j["end"]["sum_received"]
-        sent = j["end"]["sum_sent"]
-        mbps = recv["bits_per_second"] / 1e6
-        report(request, f"\n[e2e] iperf3 TCP vm1 -> vm2 through xdpnet: {mbps:.0f} Mbit/s received "
-                        f"({recv['bytes'] / 1e6:.0f} MB in {recv['seconds']:.1f} s, "
-                        f"{sent.get('retransmits', 0)} retransmits)")
-        assert recv["bytes"] > 0
-        assert mbps > 10, f"iperf3 TCP through xdpnet only {mbps:.1f} Mbit/s"
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-        srv.wait(timeout=5)
+    end = lab.iperf3("vm2", "vm1", VM_IP["vm2"], seconds=3)
+    recv, sent = end["sum_received"], end["sum_sent"]
+    mbps = recv["bits_per_second"] / 1e6
+    report(request, f"\n[e2e] iperf3 TCP vm1 -> vm2 through xdpnet: {mbps:.0f} Mbit/s received "
+                    f"({recv['bytes'] / 1e6:.0f} MB in {recv['seconds']:.1f} s, "
+                    f"{sent.get('retransmits', 0)} retransmits)")
+    assert recv["bytes"] > 0
+    assert mbps > 10, f"iperf3 TCP through xdpnet only {mbps:.1f} Mbit/s"
 
 
 def test_iperf3_tcp_lan_to_host(lab, request):
     """TCP from the LAN to the host's own address on the uplink (XDP_PASS) while xdpnet is attached."""
-    port = "15201"
-    srv = subprocess.Popen(["iperf3", "-s", "-1", "-B", HOST_IP, "-p", port],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        for _ in range(50):
-            if f":{port}" in lab.run(None, ["ss", "-ltnH", f"sport = :{port}"]).stdout:
-                break
-            time.sleep(0.1)
-        r = lab.run("lan", ["iperf3", "-c", HOST_IP, "-p", port, "-t", "2", "-J", "--connect-timeout", "3000"], timeout=20)
-        assert r.returncode == 0, f"iperf3 LAN -> host failed:\n{r.stdout[-2000:]}\n{r.stderr}"
-        recv = json.loads(r.stdout)["end"]["sum_received"]
-        mbps = recv["bits_per_second"] / 1e6
-        report(request, f"\n[e2e] iperf3 TCP LAN -> host over the uplink: {mbps:.0f} Mbit/s received")
-        assert recv["bytes"] > 0 and mbps > 10
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-        srv.wait(timeout=5)
+    recv = lab.iperf3(None, "lan", HOST_IP, seconds=2, port=15201)["sum_received"]
+    mbps = recv["bits_per_second"] / 1e6
+    report(request, f"\n[e2e] iperf3 TCP LAN -> host over the uplink: {mbps:.0f} Mbit/s received")
+    assert recv["bytes"] > 0 and mbps > 10
