@@ -85,6 +85,23 @@ int ncpus()
     return n;
 }
 
+// Entry 0 of a per-CPU array of all-u64 structs, summed over CPUs word by word.
+template <class T>
+T percpu_sum(int map_fd, const char* what)
+{
+    static_assert(sizeof(T) % sizeof(uint64_t) == 0, "summed as u64 words");
+    std::vector<T> v(ncpus());
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(map_fd, &zero, v.data()))
+        die("%s: %s", what, strerror(errno));
+    T sum{};
+    auto* s = reinterpret_cast<uint64_t*>(&sum);
+    for (const T& c : v)
+        for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); i++)
+            s[i] += reinterpret_cast<const uint64_t*>(&c)[i];
+    return sum;
+}
+
 // ---------------------------------------------------------------------------
 // MAC sets and template frames
 
@@ -239,19 +256,7 @@ struct Sink {
     }
     xb_sink_ctr read() const
     {
-        std::vector<xb_sink_ctr> v(ncpus());
-        uint32_t zero = 0;
-        if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.xb_sink_ctr), &zero, v.data()))
-            die("sink read: %s", strerror(errno));
-        xb_sink_ctr s{};
-        for (auto& c : v) {
-            s.pkts += c.pkts;
-            s.bytes += c.bytes;
-            s.tagged += c.tagged;
-            s.bad_len += c.bad_len;
-            s.bad_vlan += c.bad_vlan;
-        }
-        return s;
+        return percpu_sum<xb_sink_ctr>(bpf_map__fd(skel->maps.xb_sink_ctr), "sink read");
     }
     void mark() { base = read(); }
     xb_sink_ctr delta() const
@@ -312,17 +317,8 @@ struct Gen {
     }
     xb_gen_state read() const
     {
-        std::vector<xb_gen_state> v(ncpus());
-        uint32_t zero = 0;
-        if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.xb_gen_state), &zero, v.data()))
-            die("generator read: %s", strerror(errno));
-        xb_gen_state s{};
-        for (auto& c : v) {
-            s.frames += c.frames;
-            s.tail_fail += c.tail_fail;
-            s.restore_fail += c.restore_fail;
-        }
-        return s;
+        // Only the counters mean anything summed (not next/rng).
+        return percpu_sum<xb_gen_state>(bpf_map__fd(skel->maps.xb_gen_state), "generator read");
     }
     ~Gen()
     {
