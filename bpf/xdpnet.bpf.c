@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /*
- * xdpnet datapath: the bridged-mode L2 switch.
+ * xdpnet datapath: the bridged-mode L2 switch and the router between its
+ * networks.
  *
- *   xdpnet_ingress       XDP on every port: parse -> VLAN -> learn -> gateway -> deliver
+ *   xdpnet_ingress       XDP on every port: parse -> VLAN -> learn -> gateway -> route -> deliver
  *   xdpnet_flood_egress  XDP in each VLAN flood devmap entry: per-port tag pop
  *   xdpnet_host_flood    tc ingress on host ports: flood with the host's copy
  *   xdpnet_fdb_gc        run by the loader: one aging pass, arms the gc timer
@@ -17,6 +18,7 @@
 #include "lib/fdb.h"
 #include "lib/flood.h"
 #include "lib/gateway.h"
+#include "lib/route.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,15 +36,16 @@ static __always_inline int to_host(struct xdpnet_port_stats *st)
 }
 
 /* Stage 5a: known unicast leaves through the transmit devmap, tagged for the
- * egress port. */
+ * egress port. A routed frame may leave through its ingress port (a trunk
+ * carrying both VLANs); a switched one never does. */
 static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 					   const struct xdpnet_port *in,
 					   const struct xdpnet_port *out,
-					   struct xdpnet_port_stats *st)
+					   struct xdpnet_port_stats *st, int routed)
 {
 	int r;
 
-	if (out->slot == in->slot)
+	if (out->slot == in->slot && !routed)
 		return xdp_drop(st, XDPNET_DROP_SAME_PORT);
 	if (!port_has_vlan(out, p->vid))
 		return xdp_drop(st, XDPNET_DROP_EGRESS_NOT_MEMBER);
@@ -56,11 +59,24 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __
 	return XDP_REDIRECT;
 }
 
+/* A reply the router built in place goes back out of the ingress port,
+ * through the transmit devmap rather than XDP_TX: veth kicks its peer's NAPI
+ * for XDP_TX only when the peer runs an XDP program, so a reply could sit in
+ * the ring indefinitely. */
+static __always_inline int send_back(__u32 gen, const struct xdpnet_port *in,
+				     struct xdpnet_port_stats *st)
+{
+	int r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + in->slot, XDP_ABORTED);
+
+	return r == XDP_REDIRECT ? r : xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+}
+
 SEC("xdp")
 int xdpnet_ingress(struct xdp_md *ctx)
 {
 	struct pkt p = {};
 	const struct xdpnet_port *in, *out;
+	const struct xdpnet_gateway *gw;
 	const struct xdpnet_config *cfg;
 	struct xdpnet_port_stats *st;
 	__u32 gen = live_gen();
@@ -99,19 +115,32 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	version = (fdb_version() << 1) | gen;
 	fdb_learn(&p, in, st, now, version);
 
-	/* Stage 4a: the VLAN's gateway answers ARP and ping itself. The reply
-	 * leaves through the transmit devmap back to the ingress port rather
-	 * than XDP_TX: veth kicks its peer's NAPI for XDP_TX only when the peer
-	 * runs an XDP program, so a reply could sit in the ring indefinitely. */
-	r = gateway_local(&p, gen, st);
-	if (r == STAGE_TX) {
-		r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + in->slot, XDP_ABORTED);
-		return r == XDP_REDIRECT ? r : xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+	/* Stage 4a: the VLAN's gateway answers ARP and ping itself and learns
+	 * its neighbours from ARP. */
+	gw = gateway_of(gen, p.vid);
+	r = gateway_local(&p, gw, now, st);
+	if (r == STAGE_TX)
+		return send_back(gen, in, st);
+	if (r == STAGE_CONSUMED)
+		return XDP_DROP;
+	if (r == STAGE_ROUTE && gw) {
+		/* Stage 4b: route to another network. */
+		r = route_ipv4(ctx, &p, gen, gw, now, st);
+		if (r == ROUTE_TX)
+			return send_back(gen, in, st);
+		if (r == ROUTE_FLOOD)
+			return xdp_flood(ctx, &p, gen, st, 0);
+		if (r != ROUTE_DELIVER)
+			return r ? xdp_drop(st, -r) : XDP_DROP;
+		out = fdb_lookup(&p, gen, now, cfg->aging_ns, version);
+		if (out)
+			return forward_unicast(ctx, &p, gen, in, out, st, 1);
+		return xdp_flood(ctx, &p, gen, st, 0);
 	}
 	if (r)
 		return xdp_drop(st, r);
 
-	/* Stage 4b: the host's own frames on its native VLAN go up the stack;
+	/* Stage 4c: the host's own frames on its native VLAN go up the stack;
 	 * its broadcasts go up too and tc (xdpnet_host_flood) floods them. */
 	if ((in->flags & XDPNET_PORT_HOST) && p.tag == TAG_NONE &&
 	    (mac_is_multicast(p.eth->h_dest) || mac_equal(p.eth->h_dest, in->mac)))
@@ -121,9 +150,9 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	if (!mac_is_multicast(p.eth->h_dest)) {
 		out = fdb_lookup(&p, gen, now, cfg->aging_ns, version);
 		if (out)
-			return forward_unicast(ctx, &p, gen, in, out, st);
+			return forward_unicast(ctx, &p, gen, in, out, st, 0);
 	}
-	return xdp_flood(ctx, &p, gen, st);
+	return xdp_flood(ctx, &p, gen, st, 1);
 }
 
 /* Runs on each flooded copy, for its egress port (devmap entry program). The

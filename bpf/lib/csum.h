@@ -19,4 +19,16 @@ static __always_inline __sum16 csum_replace2(__sum16 check, __be16 from, __be16 
 	return (__sum16)~csum_fold32(c);
 }
 
+/* The checksum of a header of `words` 16-bit words from scratch, for headers
+ * the router writes itself. words is a constant, so the loop unrolls. */
+static __always_inline __sum16 csum_words(const __u16 *w, int words)
+{
+	__u32 c = 0;
+
+#pragma unroll
+	for (int i = 0; i < words; i++)
+		c += w[i];
+	return (__sum16)~csum_fold32(c);
+}
+
 #endif

@@ -17,15 +17,17 @@ static __always_inline const struct xdpnet_vlan *vlan_of(__u32 gen, __u16 vid)
 	return bpf_map_lookup_elem(&xdpnet_vlans, &key);
 }
 
+/* Switched frames never go back out of their ingress port; routed ones may
+ * (their VLAN changed), so the router floods with exclude_ingress = 0. */
 static __always_inline int xdp_flood(struct xdp_md *ctx, struct pkt *p, __u32 gen,
-				     struct xdpnet_port_stats *st)
+				     struct xdpnet_port_stats *st, int exclude_ingress)
 {
 	__u32 key = gen * XDPNET_VLAN_COUNT + (p->vid & VLAN_VID_MASK);
 	const struct xdpnet_vlan *v = vlan_of(gen, p->vid);
 	void *ports;
 	int r;
 
-	if (!v || v->count < 2)
+	if (!v || v->count < (exclude_ingress ? 2 : 1))
 		return xdp_drop(st, XDPNET_DROP_NO_FLOOD_PEERS);
 	ports = bpf_map_lookup_elem(&xdpnet_flood, &key);
 	if (!ports)
@@ -43,7 +45,7 @@ static __always_inline int xdp_flood(struct xdp_md *ctx, struct pkt *p, __u32 ge
 		vh->tci = bpf_htons(p->tci);
 	}
 	ctr_add(st, XDPNET_CTR_FLOODED, 1);
-	return bpf_redirect_map(ports, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+	return bpf_redirect_map(ports, 0, BPF_F_BROADCAST | (exclude_ingress ? BPF_F_EXCLUDE_INGRESS : 0));
 }
 
 #endif

@@ -25,6 +25,17 @@ static __always_inline void pkt_reload(struct pkt *p, void *data, void *end)
 	p->eth = data;
 }
 
+/* The frame's length now. end - data is computed on its own (the barrier
+ * stops the compiler from folding it into `x - end`, which the verifier
+ * refuses as arithmetic on pkt_end). */
+static __always_inline long frame_len(struct xdp_md *ctx)
+{
+	long len = (long)ctx->data_end - (long)ctx->data;
+
+	asm volatile("" : "+r"(len));
+	return len;
+}
+
 /* Returns STAGE_CONTINUE or a drop reason. */
 static __always_inline int parse_l2(struct pkt *p)
 {

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 2
+#define XDPNET_ABI_VERSION 3
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -69,6 +69,46 @@ struct xdpnet_gateway {
 	__u8 pad0;
 	__u8 router_mac[6];
 	__u32 pad1;
+};
+
+/* Routing (policy `networks`): which VLAN's subnet holds an address. An LPM
+ * trie keyed by (generation, prefix): prefixlen counts the 32 generation bits
+ * too, so a lookup with prefixlen 64 finds the longest prefix of its own
+ * generation only. */
+struct xdpnet_route_key {
+	__u32 prefixlen; /* 32 + the subnet's prefix length */
+	__u32 gen;       /* all 32 bits are prefix: any byte order, used alike */
+	__be32 addr;
+};
+
+struct xdpnet_route {
+	__u16 vid;  /* the network's VLAN; its gateway is xdpnet_gateway[gen][vid] */
+	__u16 pad;
+};
+
+/* Neighbours on routed VLANs: (vid, IPv4) -> MAC, learned from ARP seen on
+ * the VLAN (requests and replies, senders inside the VLAN's subnet) and from
+ * the replies to the ARP requests the router sends when it misses one. */
+struct xdpnet_neigh_key {
+	__u16 vid;
+	__u16 pad;
+	__be32 ip;
+};
+
+enum xdpnet_neigh_state {
+	XDPNET_NEIGH_REACHABLE = 1,  /* mac is valid */
+	XDPNET_NEIGH_INCOMPLETE = 2, /* a request went out at updated_ns, no reply yet */
+};
+
+/* While a neighbour is INCOMPLETE the router asks again at most this often;
+ * packets for it meanwhile are dropped and counted (neigh_unresolved). */
+#define XDPNET_NEIGH_RETRY_NS 1000000000ULL
+
+struct xdpnet_neigh {
+	__u64 updated_ns; /* datapath clock: learned, or last request sent */
+	__u8 mac[6];
+	__u8 state;       /* enum xdpnet_neigh_state */
+	__u8 pad;
 };
 
 /* Per-generation bridge configuration. */
@@ -161,8 +201,11 @@ struct xdpnet_gc {
 	X(HEADROOM, "headroom", "could not push or pop a VLAN tag")                    \
 	X(NO_TX_PORT, "no_tx_port", "egress port missing from the transmit map")       \
 	X(STALE_CONFIG, "stale_config", "port or VLAN missing from the live generation")    \
-	X(NO_ROUTE, "no_route", "frame to the gateway's router MAC that is not for the gateway itself (routing comes later)") \
-	X(BAD_L3, "bad_l3", "ARP or IPv4 to the gateway, truncated or malformed")
+	X(NO_ROUTE, "no_route", "to the router MAC, but no network holds the destination (or it is a subnet's network/broadcast address, or not IPv4)") \
+	X(BAD_L3, "bad_l3", "ARP or IPv4 to the router, truncated or malformed")       \
+	X(TTL_EXCEEDED, "ttl_exceeded", "routed packet whose TTL ran out (an ICMP time-exceeded went back)") \
+	X(NEIGH_UNRESOLVED, "neigh_unresolved", "routed packet for a neighbour not resolved yet (the router ARPs for it)") \
+	X(GW_UNSERVED, "gw_unserved", "to a gateway address but not an unfragmented echo request (gateways answer ARP and ping only)")
 
 /* Events that are not drops: forwarding outcomes and learning. */
 #define XDPNET_COUNTERS(X)                                                           \
@@ -179,7 +222,13 @@ struct xdpnet_gc {
 	X(FDB_FULL, "fdb_full", "new MACs not learned: FDB full")                     \
 	X(STATIC_CONFLICT, "static_conflict", "frames from a static MAC on another port (not moved)") \
 	X(GW_ARP_REPLY, "gw_arp_replies", "ARP requests for the gateway answered")      \
-	X(GW_ECHO_REPLY, "gw_echo_replies", "ICMP echo requests to the gateway answered")
+	X(GW_ECHO_REPLY, "gw_echo_replies", "ICMP echo requests to the gateway answered") \
+	X(ROUTED, "routed", "IPv4 packets routed from the port's VLAN to another network") \
+	X(ARP_REQUEST, "arp_requests", "ARP requests the router sent for an unknown neighbour") \
+	X(NEIGH_LEARNED, "neigh_learned", "neighbours learned or changed from ARP")    \
+	X(ICMP_TIME_EXCEEDED, "icmp_time_exceeded", "ICMP time-exceeded messages sent back") \
+	X(ARP_TO_ROUTER, "arp_to_router", "ARP replies to the router consumed (after learning)") \
+	X(NEIGH_FAILED, "neigh_update_failed", "neighbours seen but not recorded (table update failed)")
 
 #define XDPNET_ENUM_DROP(e, n, h) XDPNET_DROP_##e,
 enum xdpnet_drop_reason { XDPNET_DROP_NONE = 0, XDPNET_DROP_REASONS(XDPNET_ENUM_DROP) XDPNET_DROP_MAX };
@@ -207,6 +256,10 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_port) == 24 + 512, "port is 536 bytes"
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_vlan) == 256, "vlan is 256 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gateway) == 16, "gateway is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_route_key) == 12, "route key is 12 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_route) == 4, "route is 4 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_neigh_key) == 8, "neigh key is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_neigh) == 16, "neigh is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 56, "gc is 56 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");

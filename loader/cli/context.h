@@ -24,6 +24,7 @@ using Registrar = std::function<void(CLI::App&, Context&)>;
 void register_lifecycle(CLI::App& app, Context& ctx); // up, down, apply, check
 void register_status(CLI::App& app, Context& ctx);
 void register_fdb(CLI::App& app, Context& ctx);
+void register_neigh(CLI::App& app, Context& ctx);
 void register_stats(CLI::App& app, Context& ctx);
 
 /// Throws Error(Permission) unless the process can load and attach BPF.

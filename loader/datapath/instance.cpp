@@ -280,6 +280,8 @@ void Instance::open_pins() {
     m_.stats = open("xdpnet_stats");
     m_.ifsave = open("xdpnet_ifsave");
     m_.gateway = open("xdpnet_gateway");
+    m_.routes = open("xdpnet_routes");
+    m_.neigh = open("xdpnet_neigh");
     p_.ingress = open("prog_ingress");
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
@@ -469,6 +471,16 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
         }
     }
     maps::remove_many(m_.flood, flood_keys);
+    // The generation's routes (an LPM trie: walk its keys).
+    std::vector<struct xdpnet_route_key> route_keys;
+    struct xdpnet_route_key rk = {}, next = {};
+    for (void* prev = nullptr; bpf_map_get_next_key(m_.routes.get(), prev, &next) == 0; prev = &rk) {
+        if (next.gen == gen)
+            route_keys.push_back(next);
+        rk = next;
+    }
+    for (const auto& k : route_keys)
+        maps::remove(m_.routes, k);
 }
 
 void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
@@ -511,8 +523,18 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
         inners.push_back(std::move(inner));
     }
     maps::update_many(m_.flood, flood_keys, flood_fds, "xdpnet_flood");
-    for (const auto& [vid, gw] : image.gateways)
+    for (const auto& [vid, gw] : image.gateways) {
         maps::update(m_.gateway, __u32(gen * XDPNET_VLAN_COUNT + vid), gw, "xdpnet_gateway");
+        // The network's subnet routes to its VLAN.
+        struct xdpnet_route_key k = {};
+        k.prefixlen = 32u + gw.prefix_len;
+        k.gen = gen;
+        const uint32_t mask = gw.prefix_len ? ~uint32_t{0} << (32 - gw.prefix_len) : 0;
+        k.addr = gw.gw_ip & htonl(mask);
+        struct xdpnet_route r = {};
+        r.vid = vid;
+        maps::update(m_.routes, k, r, "xdpnet_routes");
+    }
     struct xdpnet_config cfg = image.config;
     cfg.ns_per_jiffy = 1000000000u / kernel_hz();
     maps::update(m_.config, gen, cfg, "xdpnet_config");
@@ -771,6 +793,24 @@ std::vector<FdbRow> Instance::fdb() const {
             out.push_back({k, *e});
     }
     return out;
+}
+
+std::vector<NeighRow> Instance::neighbours() const {
+    std::vector<NeighRow> out;
+    for (const auto& k : maps::keys<struct xdpnet_neigh_key>(m_.neigh)) {
+        auto e = maps::lookup<struct xdpnet_neigh_key, struct xdpnet_neigh>(m_.neigh, k);
+        if (e)
+            out.push_back({k, *e});
+    }
+    return out;
+}
+
+size_t Instance::neigh_flush(uint16_t vid) {
+    size_t n = 0;
+    for (const auto& k : maps::keys<struct xdpnet_neigh_key>(m_.neigh))
+        if ((vid == 0 || k.vid == vid) && maps::remove(m_.neigh, k))
+            n++;
+    return n;
 }
 
 void Instance::fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port) {

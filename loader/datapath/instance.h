@@ -37,6 +37,11 @@ struct FdbRow {
     struct xdpnet_fdb_entry entry;
 };
 
+struct NeighRow {
+    struct xdpnet_neigh_key key;
+    struct xdpnet_neigh entry;
+};
+
 /// One line of an apply diff.
 struct Change {
     std::string op;     // add | remove | change
@@ -86,6 +91,10 @@ class Instance {
     static void force_remove(const std::string& instance);
 
     std::vector<FdbRow> fdb() const;
+    /// The router's neighbours on routed VLANs (learned from ARP).
+    std::vector<NeighRow> neighbours() const;
+    /// Forgets neighbours (of one VLAN, or all with vid 0); returns how many.
+    size_t neigh_flush(uint16_t vid);
     /// Adds a static entry for a live port.
     void fdb_add(const struct xdpnet_fdb_key& key, const LivePort& port);
     bool fdb_del(const struct xdpnet_fdb_key& key);
@@ -122,7 +131,7 @@ class Instance {
     std::string dir_;
     struct {
         Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave,
-            gateway;
+            gateway, routes, neigh;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc, clock;

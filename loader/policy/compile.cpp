@@ -140,6 +140,10 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         img.static_fdb.push_back(fi);
     }
     for (const NetworkSpec& n : policy.networks) {
+        if (!n.uplink.empty())
+            diags.push_back({n.uplink_loc, "uplink: routing to an uplink, masquerade and port "
+                                           "forwards are not in this datapath yet (issue 3 is in "
+                                           "progress); networks route between each other only"});
         struct xdpnet_gateway gw;
         std::memset(&gw, 0, sizeof(gw));
         gw.gw_ip = htonl(n.gateway);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string_view>
+#include <tuple>
 #include <unistd.h>
 
 #include <yaml-cpp/yaml.h>
@@ -26,15 +27,21 @@ constexpr uint64_t kFdbSizeMax = 16777216;
 constexpr uint64_t kMacLimitMax = 1000000;
 constexpr size_t kIfNameMax = 15; // IFNAMSIZ - 1
 constexpr size_t kInstanceMax = 32;
+constexpr uint64_t kPortMax = 65535;
+constexpr uint64_t kNatTimeoutMinNs = 1 * kSecondNs;
+constexpr uint64_t kNatTimeoutMaxNs = 7 * 86400 * kSecondNs;
+constexpr uint64_t kMaxConnectionsMax = 16777216;
+constexpr uint8_t kProtoTcp = 6;  // IPPROTO_TCP
+constexpr uint8_t kProtoUdp = 17; // IPPROTO_UDP
 
 const std::vector<std::string_view> kTopKeys = {"instance", "bridge", "ports", "static_fdb",
                                                 "networks"};
 const std::vector<std::string_view> kNetworkKeys = {
-    "name", "vlan", "gateway",
-    // Routing and NAT (recognised, refused until the datapath does them):
-    "uplink", "masquerade", "port_range", "port_forwards", "timeouts", "max_connections"};
-const std::vector<std::string_view> kNetworkLater = {"uplink", "masquerade", "port_range",
-                                                     "port_forwards", "timeouts", "max_connections"};
+    "name",       "vlan",          "gateway",  "uplink",         "masquerade",
+    "port_range", "port_forwards", "timeouts", "max_connections"};
+const std::vector<std::string_view> kPortForwardKeys = {"proto", "port", "to"};
+const std::vector<std::string_view> kTimeoutKeys = {"tcp_syn", "tcp_established", "tcp_closing",
+                                                    "udp", "icmp"};
 const std::vector<std::string_view> kBridgeKeys = {"mac_aging", "fdb_size", "xdp_mode"};
 const std::vector<std::string_view> kPortKeys = {"name", "mode", "vlan", "vlans", "native_vlan",
                                                  "mac_limit", "host"};
@@ -129,6 +136,27 @@ struct PortRef {
     VlanSet tagged;           // trunk: the 'vlans' list
 };
 
+/// A port forward read from its entry, waiting for the checks that need the
+/// network's subnet (the `gateway` key may come after `port_forwards`).
+struct PendingForward {
+    PortForwardSpec spec;
+    bool proto_port_ok = false; // proto and port parsed: can collide with others
+    bool to_ok = false;         // `to` parsed
+    SourceLoc to_loc;           // the `to` value
+};
+
+/// A forwarded (proto, port) on an uplink, for the collision check across
+/// the networks that share the uplink.
+struct ForwardRef {
+    std::string uplink;
+    uint8_t proto = 0;
+    uint16_t port = 0;
+    SourceLoc loc;       // the forward entry
+    std::string network; // its network's name ("" when the name is invalid)
+};
+
+const char* proto_name(uint8_t proto) { return proto == kProtoTcp ? "tcp" : "udp"; }
+
 class Parser {
   public:
     explicit Parser(std::string file) : file_(std::move(file)) {}
@@ -166,6 +194,8 @@ class Parser {
     void parse_static_entry(const YAML::Node& node, size_t index, Policy& p);
     void parse_networks(const Field& f, Policy& p);
     void parse_network(const YAML::Node& node, size_t index, Policy& p);
+    void parse_port_forwards(const Field& f, std::vector<PendingForward>& out);
+    bool parse_timeouts(const Field& f, NatTimeouts& out);
 
     std::string file_;
     std::vector<Diagnostic> diags_;
@@ -173,6 +203,7 @@ class Parser {
     std::map<std::pair<uint16_t, MacAddr>, int> static_seen_;      // (vlan, mac) -> line
     std::map<std::string, int> network_names_;                     // name -> line
     std::map<uint16_t, int> network_vlans_;                        // vid -> line
+    std::vector<ForwardRef> forwards_;                             // file order
 };
 
 std::vector<Field> Parser::fields(const YAML::Node& map, std::string_view where,
@@ -629,6 +660,133 @@ void Parser::parse_networks(const Field& f, Policy& p) {
                                  "' (line " + std::to_string(a.loc.line) + ")");
         }
     }
+    // A (proto, port) of an uplink forwards to one place, whichever of the
+    // networks sharing the uplink lists it.
+    std::map<std::tuple<std::string, uint8_t, uint16_t>, const ForwardRef*> first;
+    for (const ForwardRef& fw : forwards_) {
+        const auto [it, fresh] = first.try_emplace(std::tuple(fw.uplink, fw.proto, fw.port), &fw);
+        if (fresh)
+            continue;
+        const ForwardRef& a = *it->second;
+        error(fw.loc, std::string("port_forwards: ") + proto_name(fw.proto) + " port " +
+                          std::to_string(fw.port) + " of uplink '" + fw.uplink +
+                          "' is already forwarded at line " + std::to_string(a.loc.line) +
+                          (a.network.empty() ? "" : " (network '" + a.network + "')") +
+                          "; an uplink port forwards to one place, pick another port");
+    }
+}
+
+void Parser::parse_port_forwards(const Field& f, std::vector<PendingForward>& out) {
+    if (!has_value(f))
+        return;
+    if (!f.value.IsSequence()) {
+        error(f.value, "port_forwards: expected a list like [{ proto: tcp, port: 8080, to: "
+                       "\"10.0.30.11:80\" }], got " + kind(f.value));
+        return;
+    }
+    for (size_t i = 0; i < f.value.size(); i++) {
+        const YAML::Node& node = f.value[i];
+        const std::string entry = "port_forwards entry " + std::to_string(i + 1);
+        if (!node.IsMap()) {
+            error(node, entry + ": expected a mapping like { proto: tcp, port: 8080, to: "
+                                "\"10.0.30.11:80\" }, got " + kind(node));
+            continue;
+        }
+        PendingForward fw;
+        fw.spec.loc = loc(node);
+        std::optional<uint8_t> proto;
+        std::optional<uint16_t> port, to_port;
+        bool have_proto = false, have_port = false, have_to = false;
+        for (const Field& e : fields(node, "in port forward", kPortForwardKeys)) {
+            if (e.key == "proto") {
+                have_proto = true;
+                const auto text = string_value(e);
+                if (!text)
+                    continue;
+                if (*text == "tcp")
+                    proto = kProtoTcp;
+                else if (*text == "udp")
+                    proto = kProtoUdp;
+                else
+                    error(e.value, "proto: '" + *text + "' is not a forwarded protocol; expected tcp or udp");
+            } else if (e.key == "port") {
+                have_port = true;
+                if (auto v = uint_value(e, 1, kPortMax))
+                    port = static_cast<uint16_t>(*v);
+            } else if (e.key == "to") {
+                have_to = true;
+                const auto text = string_value(e);
+                if (!text)
+                    continue;
+                fw.to_loc = loc(e.value);
+                try {
+                    auto [addr, tport] = parse_forward_target(*text);
+                    fw.spec.to_addr = addr;
+                    to_port = tport;
+                    fw.to_ok = true;
+                } catch (const std::invalid_argument& ex) {
+                    error(e.value, "to: " + std::string(ex.what()));
+                }
+            }
+        }
+        for (auto [key, have] : {std::pair{"proto", have_proto}, {"port", have_port}, {"to", have_to}})
+            if (!have)
+                error(node, entry + " has no '" + key + "'; a port forward needs proto, port and to");
+        if (proto && port) {
+            fw.spec.proto = *proto;
+            fw.spec.port = *port;
+            fw.proto_port_ok = true;
+        }
+        if (fw.to_ok) {
+            if (to_port)
+                fw.spec.to_port = *to_port;
+            else if (port)
+                fw.spec.to_port = *port; // "10.0.30.11": the same port
+            else
+                fw.to_ok = false;
+        }
+        out.push_back(std::move(fw));
+    }
+}
+
+bool Parser::parse_timeouts(const Field& f, NatTimeouts& out) {
+    if (!has_value(f))
+        return false;
+    if (!f.value.IsMap()) {
+        error(f.value, "timeouts: expected a mapping like { tcp_established: 2h, udp: 5m }, got " +
+                           kind(f.value));
+        return false;
+    }
+    const size_t errors_before = diags_.size();
+    for (Field t : fields(f.value, "in timeouts", kTimeoutKeys)) {
+        const std::string name = t.key;
+        t.key = "timeouts." + name; // for messages: "timeouts.udp: ..."
+        const auto text = string_value(t);
+        if (!text)
+            continue;
+        uint64_t ns = 0;
+        try {
+            ns = parse_duration_ns(*text);
+        } catch (const std::invalid_argument& e) {
+            error(t.value, t.key + ": " + std::string(e.what()));
+            continue;
+        }
+        if (ns < kNatTimeoutMinNs || ns > kNatTimeoutMaxNs) {
+            error(t.value, t.key + ": " + *text + " is out of range; allowed: 1s..7d");
+            continue;
+        }
+        if (name == "tcp_syn")
+            out.tcp_syn_ns = ns;
+        else if (name == "tcp_established")
+            out.tcp_established_ns = ns;
+        else if (name == "tcp_closing")
+            out.tcp_closing_ns = ns;
+        else if (name == "udp")
+            out.udp_ns = ns;
+        else if (name == "icmp")
+            out.icmp_ns = ns;
+    }
+    return diags_.size() == errors_before;
 }
 
 void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
@@ -642,12 +800,14 @@ void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
     spec.loc = loc(node);
     bool ok = true;
     bool have_name = false, have_vlan = false, have_gw = false;
-    for (const Field& f : fields(node, "in network", kNetworkKeys)) {
-        if (std::find(kNetworkLater.begin(), kNetworkLater.end(), f.key) != kNetworkLater.end()) {
-            error(f.key_node, f.key + ": not supported yet: this xdpnet serves the gateway address "
-                                      "of a network (ARP, ping) but does not route or NAT yet");
-            ok = false;
-        } else if (f.key == "name") {
+    bool gw_ok = false, uplink_ok = false;
+    std::optional<bool> masquerade;
+    std::vector<PendingForward> forwards;
+    const Field *uplink_f = nullptr, *masq_f = nullptr, *range_f = nullptr, *fwd_f = nullptr,
+                *timeouts_f = nullptr, *maxconn_f = nullptr;
+    const std::vector<Field> fs = fields(node, "in network", kNetworkKeys);
+    for (const Field& f : fs) {
+        if (f.key == "name") {
             have_name = true;
             const auto name = string_value(f);
             const bool valid = name && !name->empty() && name->size() <= kInstanceMax &&
@@ -712,11 +872,60 @@ void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
                 } else {
                     spec.gateway = addr;
                     spec.prefix_len = len;
+                    gw_ok = true;
                 }
             } catch (const std::invalid_argument& e) {
                 error(f.value, "gateway: " + std::string(e.what()));
                 ok = false;
             }
+        } else if (f.key == "uplink") {
+            uplink_f = &f;
+            const auto name = string_value(f);
+            if (!name) {
+                ok = false;
+            } else if (auto err = ifname_error(*name); !err.empty()) {
+                error(value_loc(f), "uplink: " + err);
+                ok = false;
+            } else if (ports_.count(*name)) {
+                error(f.value, "uplink: '" + *name + "' is also a switch port; the uplink is a routed "
+                                                     "host interface, remove it from ports");
+                ok = false;
+            } else {
+                spec.uplink = *name;
+                spec.uplink_loc = loc(f.value);
+                uplink_ok = true;
+            }
+        } else if (f.key == "masquerade") {
+            masq_f = &f;
+            masquerade = bool_value(f);
+            ok &= masquerade.has_value();
+        } else if (f.key == "port_range") {
+            range_f = &f;
+            const auto text = string_value(f);
+            if (!text) {
+                ok = false;
+                continue;
+            }
+            try {
+                std::tie(spec.port_lo, spec.port_hi) = parse_port_range(*text);
+            } catch (const std::invalid_argument& e) {
+                error(f.value, "port_range: " + std::string(e.what()));
+                ok = false;
+            }
+        } else if (f.key == "port_forwards") {
+            fwd_f = &f;
+            const size_t errors_before = diags_.size();
+            parse_port_forwards(f, forwards);
+            ok &= diags_.size() == errors_before;
+        } else if (f.key == "timeouts") {
+            timeouts_f = &f;
+            ok &= parse_timeouts(f, spec.timeouts);
+        } else if (f.key == "max_connections") {
+            maxconn_f = &f;
+            if (auto v = uint_value(f, 1, kMaxConnectionsMax))
+                spec.max_connections = static_cast<uint32_t>(*v);
+            else
+                ok = false;
         }
     }
     for (auto [key, have] : {std::pair{"name", have_name}, {"vlan", have_vlan}, {"gateway", have_gw}})
@@ -724,6 +933,65 @@ void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
             error(node, entry + " has no '" + key + "'; a network needs name, vlan and gateway");
             ok = false;
         }
+
+    // The checks that need several keys, now that all of them are read.
+    const auto refuse = [&](const Field* f, const std::string& reason) {
+        error(f->key_node, reason);
+        ok = false;
+    };
+    if (!uplink_f) {
+        if (masquerade == true)
+            refuse(masq_f, "masquerade needs an uplink: the source address becomes the uplink's; "
+                           "set 'uplink' to a host interface or remove masquerade");
+        if (fwd_f)
+            refuse(fwd_f, "port_forwards need an uplink: the ports are opened on the uplink's "
+                          "address; set 'uplink' to a host interface or remove port_forwards");
+        if (timeouts_f)
+            refuse(timeouts_f, "timeouts apply only to a network with an uplink (they age its NAT "
+                               "connections); set 'uplink' or remove timeouts");
+        if (maxconn_f)
+            refuse(maxconn_f, "max_connections applies only to a network with an uplink (it sizes "
+                              "its NAT connection table); set 'uplink' or remove max_connections");
+    }
+    // masquerade defaults to true with an uplink (an invalid value was reported).
+    spec.masquerade = uplink_f && masquerade.value_or(true);
+    // port_range needs masquerade; when masquerade was asked for without an
+    // uplink, or is invalid, that is the one error reported.
+    const bool masq_invalid = masq_f && !masquerade;
+    if (range_f && !spec.masquerade && !masq_invalid && masquerade != true)
+        refuse(range_f, std::string("port_range applies only to a masquerading network; this one ") +
+                            (masquerade == false ? "has masquerade: false" : "has no uplink") +
+                            "; remove port_range, or masquerade through an uplink");
+
+    for (PendingForward& fw : forwards) {
+        if (fw.to_ok && gw_ok) {
+            const uint32_t mask = ~uint32_t{0} << (32 - spec.prefix_len);
+            const uint32_t to = fw.spec.to_addr;
+            const std::string subnet =
+                format_ipv4(spec.gateway & mask) + "/" + std::to_string(spec.prefix_len);
+            if ((to & mask) != (spec.gateway & mask)) {
+                error(fw.to_loc, "to: " + format_ipv4(to) + " is outside this network's subnet " +
+                                     subnet + "; forward to a host of the network");
+                fw.to_ok = false;
+            } else if ((to & ~mask) == 0 || (to & ~mask) == ~mask) {
+                error(fw.to_loc, "to: " + format_ipv4(to) + " is the " +
+                                     ((to & ~mask) == 0 ? "network" : "broadcast") + " address of " +
+                                     subnet + "; forward to a host address");
+                fw.to_ok = false;
+            } else if (to == spec.gateway) {
+                error(fw.to_loc, "to: " + format_ipv4(to) + " is the gateway itself; forward to a "
+                                                            "host of the network");
+                fw.to_ok = false;
+            }
+        }
+        if (fw.proto_port_ok && uplink_ok)
+            forwards_.push_back(ForwardRef{spec.uplink, fw.spec.proto, fw.spec.port, fw.spec.loc,
+                                           spec.name});
+        if (fw.proto_port_ok && fw.to_ok)
+            spec.port_forwards.push_back(fw.spec);
+        else
+            ok = false;
+    }
     if (ok)
         p.networks.push_back(std::move(spec));
 }

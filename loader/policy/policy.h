@@ -81,15 +81,55 @@ struct StaticFdbSpec {
     SourceLoc loc;
 };
 
-/// A routed network: for now, the gateway address xdpnet serves on a VLAN
-/// (ARP and ping). Routing and NAT keys are recognised and refused.
+/// One `port_forwards` entry: traffic to (uplink address, proto, port) goes
+/// to (to_addr, to_port) inside the network.
+struct PortForwardSpec {
+    uint8_t proto = 0;      // IPPROTO_TCP (6) or IPPROTO_UDP (17)
+    uint16_t port = 0;      // on the uplink, 1..65535
+    uint32_t to_addr = 0;   // host byte order, a host of the network's subnet
+    uint16_t to_port = 0;   // 1..65535 (the same as `port` when not written)
+    SourceLoc loc;          // the entry
+};
+
+/// Idle timeouts of NAT/connection-tracking entries, each 1s..7d.
+struct NatTimeouts {
+    uint64_t tcp_syn_ns = 60ull * 1000000000ull;             // 60s
+    uint64_t tcp_established_ns = 7200ull * 1000000000ull;   // 2h
+    uint64_t tcp_closing_ns = 10ull * 1000000000ull;         // 10s
+    uint64_t udp_ns = 300ull * 1000000000ull;                // 5m
+    uint64_t icmp_ns = 60ull * 1000000000ull;                // 60s
+};
+
+/// A routed network: the gateway address xdpnet serves on a VLAN, routing
+/// between networks, and optionally an uplink with masquerade and port
+/// forwards. The parser has checked every field and the cross-field rules.
 struct NetworkSpec {
     std::string name;
     uint16_t vlan = 0;
     uint32_t gateway = 0;   // host byte order
     uint8_t prefix_len = 0;
     SourceLoc loc;
+
+    std::string uplink;     // host interface; empty = no uplink (routes only between networks)
+    SourceLoc uplink_loc;
+    bool masquerade = false; // default: true when uplink is set, false otherwise
+    // Source ports SNAT hands out on the uplink address. The default stays
+    // below Linux's default ephemeral range (32768-60999) because NAT ports
+    // share the uplink address with the host's own sockets.
+    uint16_t port_lo = 20000, port_hi = 32767;
+    std::vector<PortForwardSpec> port_forwards;
+    NatTimeouts timeouts;
+    uint32_t max_connections = 65536;
 };
+
+/// Parses a NAT source port range "20000-59999" (1024 <= lo <= hi <= 65535).
+/// Throws std::invalid_argument with a reason.
+std::pair<uint16_t, uint16_t> parse_port_range(const std::string& text);
+
+/// Parses a port forward target "10.0.30.11:80" or "10.0.30.11" (address in
+/// host byte order; no port = nullopt, the forwarded port itself). Throws
+/// std::invalid_argument with a reason.
+std::pair<uint32_t, std::optional<uint16_t>> parse_forward_target(const std::string& text);
 
 /// Parses "10.0.30.1/24" into (address in host byte order, prefix length).
 /// Throws std::invalid_argument with a reason.

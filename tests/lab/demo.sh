@@ -127,6 +127,26 @@ ping_blocked ${P}vm3 10.0.10.1 "vm3 (VLAN 20) -> vm1 10.0.10.1: isolated by the 
 ping_blocked ${P}vm1 10.0.10.200 "vm1 (VLAN 10) -> LAN host h20's 10.0.10.200 (VLAN 20, same subnet): isolated across the trunk"
 ping_blocked ${P}vm3 10.0.10.254 "vm3 (VLAN 20) -> VLAN 10's gateway 10.0.10.254: answered on its own VLAN only"
 
+step "routing between networks: VLAN 10 <-> VLAN 20 through their gateways, in XDP"
+# vm3 also holds 10.0.10.33/24 (for the isolation checks above), so it gets a
+# host route back to vm1 through its gateway.
+run in_ns ${P}vm1 ip route replace 10.0.20.0/24 via 10.0.10.254
+run in_ns ${P}vm3 ip route replace 10.0.10.1/32 via 10.0.20.254
+ping_ok ${P}vm1 10.0.20.3 "vm1 10.0.10.1 (VLAN 10) -> vm3 10.0.20.3 (VLAN 20), routed by xdpnet"
+if in_ns ${P}vm1 ping -c 1 -W 1 10.0.20.3 | grep -q "ttl=63"; then
+	pass "the reply arrives with TTL 63: one router hop"
+else
+	fail "the reply's TTL is not 63"
+fi
+run in_ns ${P}vm1 traceroute -n -q 1 -w 1 -m 3 -I 10.0.20.3
+if in_ns ${P}vm1 traceroute -n -q 1 -w 1 -m 3 -I 10.0.20.3 | awk 'NR==2 {print $2}' | grep -qx 10.0.10.254; then
+	pass "traceroute: hop 1 is the gateway (ICMP time-exceeded sent from XDP)"
+else
+	fail "traceroute does not show the gateway as hop 1"
+fi
+echo
+run "$XDPNET" -i "$INSTANCE" neigh show || fail "xdpnet neigh show"
+
 step "the switch's state"
 run "$XDPNET" -i "$INSTANCE" status || fail "xdpnet status"
 echo

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include "harness.h"
+#include "l3frames.h"
 
 using namespace xt;
 
@@ -15,77 +16,6 @@ constexpr uint32_t kGw = 0x0a000afe;   // 10.0.10.254, VLAN 10's gateway
 constexpr uint32_t kVm = 0x0a000a01;   // 10.0.10.1, the station M(1)
 constexpr uint32_t kOther = 0x0a000a02; // 10.0.10.2
 const Mac kRouter = {0x02, 0x78, 0x64, 0x5a, 0x00, 0x0a};
-
-void put32(Bytes &b, uint32_t v)
-{
-	for (int s = 24; s >= 0; s -= 8)
-		b.push_back(uint8_t(v >> s));
-}
-void put16(Bytes &b, uint16_t v)
-{
-	b.push_back(uint8_t(v >> 8));
-	b.push_back(uint8_t(v));
-}
-
-// The Internet checksum of b[off, off+len), from scratch (RFC 1071).
-uint16_t inet_csum(const Bytes &b, size_t off, size_t len)
-{
-	uint32_t sum = 0;
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += uint32_t(b[off + i] << 8 | b[off + i + 1]);
-	if (len & 1)
-		sum += uint32_t(b[off + len - 1] << 8);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return uint16_t(~sum);
-}
-
-Bytes arp(uint16_t op, const Mac &eth_dst, const Mac &eth_src, const Mac &sha, uint32_t spa, const Mac &tha,
-	  uint32_t tpa, std::vector<Tag> tags = {})
-{
-	Bytes b = frame(eth_dst, eth_src, tags, 0x0806, 0);
-	put16(b, 1);
-	put16(b, 0x0800);
-	b.push_back(6);
-	b.push_back(4);
-	put16(b, op);
-	b.insert(b.end(), sha.begin(), sha.end());
-	put32(b, spa);
-	b.insert(b.end(), tha.begin(), tha.end());
-	put32(b, tpa);
-	b.resize(std::max<size_t>(b.size(), 60), 0);
-	return b;
-}
-
-// An ICMP echo (type 8) or reply (0) with valid checksums.
-Bytes icmp_echo(uint8_t type, const Mac &dst, const Mac &src, uint32_t saddr, uint32_t daddr,
-		std::vector<Tag> tags = {})
-{
-	Bytes b = frame(dst, src, tags, 0x0800, 0);
-	size_t ip = b.size();
-	const uint8_t hdr[] = {0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0};
-	b.insert(b.end(), hdr, hdr + sizeof(hdr));
-	put32(b, saddr);
-	put32(b, daddr);
-	size_t icmp = b.size();
-	b.push_back(type);
-	b.push_back(0);
-	put16(b, 0);
-	put16(b, 0x4242); // id
-	put16(b, 7);      // sequence
-	for (int i = 0; i < 32; i++)
-		b.push_back(uint8_t(i * 3));
-	uint16_t total = uint16_t(b.size() - ip);
-	b[ip + 2] = uint8_t(total >> 8);
-	b[ip + 3] = uint8_t(total);
-	uint16_t c = inet_csum(b, ip, 20);
-	b[ip + 10] = uint8_t(c >> 8);
-	b[ip + 11] = uint8_t(c);
-	c = inet_csum(b, icmp, b.size() - icmp);
-	b[icmp + 2] = uint8_t(c >> 8);
-	b[icmp + 3] = uint8_t(c);
-	return b;
-}
 
 struct Gateway : ::testing::Test {
 	Datapath dp;
@@ -125,7 +55,8 @@ struct Gateway : ::testing::Test {
 TEST_F(Gateway, ArpRequestForTheGatewayIsAnswered)
 {
 	Bytes req = arp(1, kBcast, M(1), M(1), kVm, Mac{}, kGw);
-	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_GW_ARP_REPLY)}));
+	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_GW_ARP_REPLY),
+						  Ctr(A1, XDPNET_CTR_NEIGH_LEARNED)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT)) << "sent back out of A1";
 	Bytes want = arp(2, M(1), kRouter, kRouter, kGw, M(1), kVm);
 	EXPECT_EQ(hex(r.out), hex(want));
@@ -134,7 +65,8 @@ TEST_F(Gateway, ArpRequestForTheGatewayIsAnswered)
 TEST_F(Gateway, TaggedArpOnATrunkIsAnsweredTagged)
 {
 	Bytes req = arp(1, kBcast, M(3), M(3), 0x0a000a03, Mac{}, kGw, {Q(10, 5)});
-	RunResult r = send(T1, req, rx(T1, req, {Ctr(T1, XDPNET_CTR_GW_ARP_REPLY)}));
+	RunResult r = send(T1, req, rx(T1, req, {Ctr(T1, XDPNET_CTR_GW_ARP_REPLY),
+						  Ctr(T1, XDPNET_CTR_NEIGH_LEARNED)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(hex(r.out), hex(arp(2, M(3), kRouter, kRouter, kGw, M(3), 0x0a000a03, {Q(10, 5)})));
 }
@@ -142,7 +74,8 @@ TEST_F(Gateway, TaggedArpOnATrunkIsAnsweredTagged)
 TEST_F(Gateway, ArpForAnotherAddressIsSwitched)
 {
 	Bytes req = arp(1, kBcast, M(1), M(1), kVm, Mac{}, kOther);
-	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_FLOODED)}));
+	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_FLOODED),
+						  Ctr(A1, XDPNET_CTR_NEIGH_LEARNED)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(r.out[12], 0x81) << "flooded: tagged for the VLAN's devmap";
 }
@@ -187,12 +120,12 @@ TEST_F(Gateway, TaggedEchoRequestIsAnsweredTagged)
 
 TEST_F(Gateway, OtherTrafficToTheRouterMacIsDroppedAndCounted)
 {
-	Bytes routed = icmp_echo(8, kRouter, M(1), kVm, 0x08080808); // for another network
+	Bytes routed = icmp_echo(8, kRouter, M(1), kVm, 0x08080808); // no network holds it
 	RunResult r = send(A1, routed, rx(A1, routed, {Drop(A1, XDPNET_DROP_NO_ROUTE)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_DROP));
 	Bytes reply = icmp_echo(0, kRouter, M(1), kVm, kGw); // not an echo request
 	send(A1, reply, {Ctr(A1, XDPNET_CTR_RX), Ctr(A1, XDPNET_CTR_RX_BYTES, int64_t(reply.size())),
-			 Drop(A1, XDPNET_DROP_NO_ROUTE)});
+			 Drop(A1, XDPNET_DROP_GW_UNSERVED)});
 	Bytes v6 = frame(kRouter, M(1), {}, 0x86dd, 60);
 	send(A1, v6, {Ctr(A1, XDPNET_CTR_RX), Ctr(A1, XDPNET_CTR_RX_BYTES, int64_t(v6.size())),
 		      Drop(A1, XDPNET_DROP_NO_ROUTE)});

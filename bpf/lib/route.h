@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* Stage 4b: IPv4 routing between networks (the layer-3 switch). A packet for
+ * the router MAC and another address is looked up in the networks' subnets;
+ * the router answers for its own addresses, sends time-exceeded when the TTL
+ * runs out, and otherwise decrements the TTL, rewrites the MACs to (target
+ * VLAN's router MAC -> neighbour) and hands the frame back to L2 delivery in
+ * the target VLAN. An unknown neighbour turns the packet into an ARP request
+ * flooded in the target VLAN (at most one a second per neighbour); the packet
+ * itself is dropped and counted, as a router without a queue must. */
+#ifndef XDPNET_BPF_ROUTE_H
+#define XDPNET_BPF_ROUTE_H
+#include <linux/icmp.h>
+
+#include "common.h"
+#include "csum.h"
+#include "gateway.h"
+#include "icmp.h"
+#include "l3.h"
+#include "neigh.h"
+#include "../../maps/route.h"
+
+static __always_inline const struct xdpnet_route *route_lookup(__u32 gen, __be32 daddr)
+{
+	struct xdpnet_route_key k = { .prefixlen = 64, .gen = gen, .addr = daddr };
+
+	return bpf_map_lookup_elem(&xdpnet_routes, &k);
+}
+
+/* TTL - 1, with the header checksum updated for the (ttl, protocol) word. */
+static __always_inline void ipv4_ttl_dec(struct iphdr *ip)
+{
+	__be16 *w = (__be16 *)&ip->ttl;
+	__be16 old = *w;
+
+	ip->ttl--;
+	ip->check = csum_replace2(ip->check, old, *w);
+}
+
+/* What routing decided. */
+enum route_verdict {
+	ROUTE_DROPPED = 0, /* dropped, and counted already */
+	ROUTE_DELIVER = 1, /* MACs rewritten, p->vid is the target VLAN: L2 delivery */
+	ROUTE_TX,          /* answer built in place: back out of the ingress port */
+	ROUTE_FLOOD,       /* an ARP request built in place, p->vid set: flood it */
+};
+
+/* A route_verdict, or -reason for a drop still to be counted. */
+static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 gen,
+				      const struct xdpnet_gateway *in_gw, __u64 now,
+				      struct xdpnet_port_stats *st)
+{
+	const struct xdpnet_gateway *out_gw;
+	const struct xdpnet_route *rt;
+	struct xdpnet_neigh *n;
+	struct iphdr *ip = ipv4_hdr(p);
+	__be32 daddr, hmask;
+	__u16 vid;
+	int r;
+
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	daddr = ip->daddr;
+	rt = route_lookup(gen, daddr);
+	if (!rt)
+		return -XDPNET_DROP_NO_ROUTE;
+	vid = rt->vid;
+	out_gw = gateway_of(gen, vid);
+	if (!out_gw)
+		return -XDPNET_DROP_STALE_CONFIG;
+	if (daddr == out_gw->gw_ip) {
+		/* Another network's gateway address: the router's own. */
+		r = gateway_echo(p, ip, daddr, in_gw->router_mac, st);
+		return r == STAGE_TX ? ROUTE_TX : -r;
+	}
+	hmask = ipv4_host_mask(out_gw->prefix_len);
+	if ((daddr & hmask) == 0 || (daddr & hmask) == hmask)
+		return -XDPNET_DROP_NO_ROUTE; /* network or directed broadcast */
+
+	if (ip->ttl <= 1) {
+		drop_count(st, XDPNET_DROP_TTL_EXCEEDED);
+		r = icmp_error_in_place(ctx, p, ip, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL,
+					in_gw->gw_ip, in_gw->router_mac);
+		if (r)
+			return r == XDPNET_DROP_TTL_EXCEEDED ? ROUTE_DROPPED : -r;
+		ctr_add(st, XDPNET_CTR_ICMP_TIME_EXCEEDED, 1);
+		return ROUTE_TX;
+	}
+
+	n = neigh_lookup(vid, daddr);
+	if (!n || n->state != XDPNET_NEIGH_REACHABLE) {
+		drop_count(st, XDPNET_DROP_NEIGH_UNRESOLVED);
+		if (!neigh_may_ask(n, vid, daddr, now))
+			return ROUTE_DROPPED;
+		r = arp_request_in_place(ctx, p, out_gw->router_mac, out_gw->gw_ip, daddr);
+		if (r)
+			return -r;
+		p->vid = vid;
+		ctr_add(st, XDPNET_CTR_ARP_REQUEST, 1);
+		return ROUTE_FLOOD;
+	}
+
+	ipv4_ttl_dec(ip);
+	__builtin_memcpy(p->eth->h_dest, n->mac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, out_gw->router_mac, ETH_ALEN);
+	p->vid = vid;
+	ctr_add(st, XDPNET_CTR_ROUTED, 1);
+	return ROUTE_DELIVER;
+}
+
+#endif
