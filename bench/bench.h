@@ -44,6 +44,14 @@ struct xb_gen_state {
 struct xb_sink_cfg {
 	__u32 expect_len; /* 0 = do not check */
 	__u32 expect_vid; /* 0 = expect untagged, 1..4094 = tagged with it, 0xffff = no check */
+	/* Routed/NAT scenarios: an IPv4 frame whose address at ip_off (12 = source,
+	 * 16 = destination; 0 = no check) must satisfy (addr & ip_mask) == ip_val
+	 * (both network order), e.g. the source is the masquerade address after
+	 * SNAT, or the destination is back in the VMs' subnet after reply-in. */
+	__u32 ip_off;
+	__u32 ip_val;
+	__u32 ip_mask;
+	__u32 pad;
 };
 
 struct xb_sink_ctr {
@@ -52,6 +60,7 @@ struct xb_sink_ctr {
 	__u64 tagged;
 	__u64 bad_len;
 	__u64 bad_vlan;
+	__u64 bad_ip; /* not IPv4, or the checked address is wrong (ip_off set) */
 };
 
 struct xb_sink_stray {

@@ -26,6 +26,8 @@ if (exists("t_floor")) set arrow 1 from graph 0, first t_floor to graph 1, first
 if (exists("t_floor")) set label 1 sprintf("dashed: target 70 %% of the floor = %.2f Mpps", t_floor) at graph 0.98, graph 0.96 right tc rgb "#2a8a2a" font ",9"
 if (exists("t_bridge")) set arrow 2 from graph 0, first t_bridge to graph 1, first t_bridge nohead dt 3 lc rgb "#aa3333" lw 1.2
 if (exists("t_bridge")) set label 2 sprintf("dotted: target 4x the Linux bridge = %.2f Mpps", t_bridge) at graph 0.98, graph 0.91 right tc rgb "#aa3333" font ",9"
+if (exists("t_nat")) set arrow 4 from graph 0, first t_nat to graph 1, first t_nat nohead dt 4 lc rgb "#7a3fa0" lw 1.2
+if (exists("t_nat")) set label 4 sprintf("dash-dot: NAT target 3x nftables masquerade = %.2f Mpps", t_nat) at graph 0.98, graph 0.86 right tc rgb "#7a3fa0" font ",9"
 set title "Live frames: forwarding rate"
 set ylabel "Mpps"
 set offsets 0, 0, graph 0.16, 0

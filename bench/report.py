@@ -12,12 +12,29 @@ import sys
 # Reference figures measured on the build machine (docs: /work/shared/machine.md)
 REF_FLOOR_MPPS = 6.0
 REF_BRIDGE_MPPS = 0.94
+REF_FWD_MPPS = 1.47  # Linux IPv4 forwarding, one flow
+REF_MASQ_MPPS = 0.95  # the same with nftables masquerade, one flow
 
 # Targets (from the issue)
 T_FLOOR_SHARE = 0.70  # known unicast >= 70 % of the floor
 T_BRIDGE_X = 4.0  # known unicast >= 4x the Linux bridge
 T_COST_X = 2.0  # L2 path program cost <= 2x the trivial program
 T_FDB_X = 1.5  # FDB 1M cost <= 1.5x FDB 1k
+T_NAT_MASQ_X = 3.0  # NAT >= 3x nftables masquerade (aim 4x)
+T_NAT_MASQ_AIM_X = 4.0
+T_NAT_FLOOR_SHARE = 0.50  # NAT >= 50 % of the floor
+T_NAT_COST_X = 4.0  # NAT path program cost <= 4x the trivial program
+T_NAT_NEWCONN_MPS = 1.0  # >= 1M new connections per second per core
+T_NAT_CT_SCALE_X = 2.0  # 1M tracked connections cost <= 2x 1k
+
+# The NAT scenarios (group "nat"), in table order: id -> (leg, direction)
+NAT_ROWS = [
+    ("nat_fwd", "Linux IPv4 forwarding, no conntrack (linux-fwd)", "out"),
+    ("nat_nft", "Linux forwarding + nftables masquerade (nft-masq)", "SNAT-out"),
+    ("nat_nft_in", "Linux forwarding + nftables masquerade (nft-masq)", "reply-in"),
+    ("nat_xdp", "xdpnet NAT (masquerade)", "SNAT-out"),
+    ("nat_xdp_in", "xdpnet NAT (masquerade)", "reply-in"),
+]
 
 NOTES_BEGIN = "<!-- notes: kept across runs -->"
 NOTES_END = "<!-- /notes -->"
@@ -72,6 +89,137 @@ def fmt_ratio(x, digits=2):
     return "–" if x != x else f"{x:.{digits}f}x"
 
 
+def nat_section(meta, rows, L, C, T, net, paired, floor, a, warnings):
+    """The NAT table: Linux forwarding, nftables masquerade and xdpnet NAT
+    over the same many-flow traffic, the issue's targets, and the time the NAT
+    part took. Empty when the run had no NAT scenarios."""
+    if not any(sc in L for sc, _, _ in NAT_ROWS):
+        return []
+    md = []
+    have_xdp = "nat_xdp" in L
+    note = meta.get("nat_note") or ""
+    # short, for the table cells; the whole reason once below the tables
+    unavailable = "xdpnet NAT: " + ("not available in this build" if note.startswith("not available")
+                                    else "not measured in this run")
+    nft, nft_in, fwd = L.get("nat_nft", {}).get("fwd"), L.get("nat_nft_in", {}).get("fwd"), \
+        L.get("nat_fwd", {}).get("fwd")
+
+    def per_round(sc, base_sc, pct=False):
+        """'x (min–max)' of per-round ratios sc/base_sc, or '–'."""
+        pr = paired(sc, base_sc) if sc in L and base_sc in L else None
+        if not pr:
+            return "–", float("nan")
+        f = (lambda x: f"{100 * x:.0f} %") if pct else (lambda x: f"{x:.2f}x")
+        return f"{f(pr.med)} ({f(pr.min)}–{f(pr.max)})", pr.med
+
+    # targets
+    tg = []
+
+    def nat_live_target(name, sc, base_sc, limit, pct=False, aim=None):
+        if sc not in L:
+            tg.append((name, unavailable if sc.startswith("nat_xdp") else "not measured", "–"))
+            return
+        txt, v = per_round(sc, base_sc, pct)
+        a_, b_ = L[sc]["fwd"], L.get(base_sc, {}).get("fwd")
+        if b_:
+            txt += f" per round; medians {a_.med:.2f} / {b_.med:.2f} Mpps"
+        ok = v == v and v >= limit
+        ver = verdict(ok)
+        if ok and aim and v < aim:
+            ver += f" (aim {aim:.0f}x not reached)"
+        tg.append((name, txt, ver))
+
+    nat_live_target("NAT SNAT-out ≥ 3x nftables masquerade (aim 4x)", "nat_xdp", "nat_nft", T_NAT_MASQ_X,
+                    aim=T_NAT_MASQ_AIM_X)
+    nat_live_target("NAT reply-in ≥ 3x nftables masquerade (aim 4x)", "nat_xdp_in", "nat_nft_in", T_NAT_MASQ_X,
+                    aim=T_NAT_MASQ_AIM_X)
+    nat_live_target("NAT SNAT-out ≥ 50 % of the floor", "nat_xdp", "floor", T_NAT_FLOOR_SHARE, pct=True)
+    nat_live_target("NAT reply-in ≥ 50 % of the floor", "nat_xdp_in", "floor", T_NAT_FLOOR_SHARE, pct=True)
+    for sc, what in (("nat_out", "SNAT-out"), ("nat_in", "reply-in")):
+        name = f"NAT {what} program cost ≤ 4x the trivial program"
+        if sc in C and "gen_nat" in C and T == T:
+            est = net(sc, "gen_nat")
+            r = ratio(est, T)
+            tg.append((name, f"{r:.2f}x ({est:.0f} / {T:.0f} ns, program-alone estimate)", verdict(r <= T_NAT_COST_X)))
+        else:
+            tg.append((name, unavailable if not have_xdp or sc == "nat_out" else
+                       "xdpnet NAT: reply-in not measured (no XDP program on the uplink)", "–"))
+    tg.append(("≥ 1M new connections per second per core", "not measured yet: the harness has no "
+               "new-connection scenario (every measured frame belongs to an existing flow)", "–"))
+    tg.append(("1M tracked connections cost ≤ 2x 1k", "not measured yet: no conntrack fill scenario", "–"))
+
+    md.append(f"### NAT (issue 3): {meta.get('nat_flows', '?')} UDP flows, 64-byte frames, one core")
+    md.append("")
+    md.append("Every run cycles through all the flows (distinct source address and port: "
+              f"{meta.get('nat_flows', '?')} tuples from 200 VM addresses to 64 remote servers), valid IPv4 "
+              "and UDP checksums; the connections exist before the measurement starts (warm-up, and for "
+              "reply-in the outgoing flows are sent first), so this is the per-packet rate of established "
+              "flows, not the connection setup rate. Each sink checks that the source (SNAT-out: the "
+              "masquerade address 198.18.0.1) or the destination (reply-in: back in 10.0.30.0/24) was "
+              "translated; a wrong one counts in `checks`.")
+    md.append("")
+    md.append("| target | measured | |")
+    md.append("|---|---|---|")
+    for t in tg:
+        md.append(f"| {t[0]} | {t[1]} | {t[2]} |")
+    md.append("")
+    md.append("| leg | direction | median Mpps | spread (min–max) | n | vs nft-masq | vs linux-fwd | vs floor | loss | checks |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|")
+    for sc, leg, direction in NAT_ROWS:
+        if sc not in L:
+            if sc.startswith("nat_xdp"):
+                why = unavailable if not have_xdp or sc == "nat_xdp" else \
+                    "xdpnet NAT: reply-in not measured (no XDP program on the uplink)"
+                md.append(f"| {leg} | {direction} | {why} | | | | | | | |")
+            continue
+        d = L[sc]
+        f = d["fwd"]
+        base_masq = "nat_nft_in" if sc.endswith("_in") else "nat_nft"
+        checks = "ok" if not (d["bad"] or d["stray"] or d["tail_fail"] or d["restore_fail"]) else \
+            f"bad {d['bad']}, stray {d['stray']}, tail-call fail {d['tail_fail']}"
+        vs_masq = "1.00x" if sc == base_masq else per_round(sc, base_masq)[0]
+        vs_fwd = "1.00x" if sc == "nat_fwd" else per_round(sc, "nat_fwd")[0]
+        md.append(f"| {leg} | {direction} | {f.med:.2f} | {f.spread('{:.2f}')} | {f.n} | {vs_masq} | {vs_fwd} | "
+                  f"{per_round(sc, 'floor', pct=True)[0]} | {100 * d['loss'].med:.2f} % | {checks} |")
+    md.append("")
+    md.append("Ratios: median (min–max) of per-round ratios (every NAT scenario runs in the same round-robin as "
+              "the floor). The Linux legs hand the frames to the stack with `XDP_PASS` (as the bridge "
+              "does): one namespace routes (`ip_forward=1`), another routes and masquerades (an nftables "
+              "`masquerade` on the uplink in a postrouting nat chain: conntrack on); static neighbours, no ARP.")
+    md.append("")
+    ref = (f"Reference figures on this machine (machine.md, one flow): Linux forwarding about {REF_FWD_MPPS} "
+           f"Mpps, with nftables masquerade about {REF_MASQ_MPPS} Mpps, floor about {REF_FLOOR_MPPS}; "
+           f"measured here with {meta.get('nat_flows', '?')} flows: "
+           f"{fwd.med if fwd else float('nan'):.2f}, {nft.med if nft else float('nan'):.2f} "
+           f"(reply-in {nft_in.med if nft_in else float('nan'):.2f}), floor "
+           f"{floor.med if floor else float('nan'):.2f}.")
+    md.append(ref)
+    md.append("")
+    if not have_xdp:
+        md.append("**xdpnet NAT: no figure in this run.** " + (f"Why: {note}." if note else ""))
+        md.append("")
+    t_nat = next((r["seconds"] for r in rows if r["kind"] == "timing" and r["group"] == "nat"), None)
+    if t_nat is not None:
+        md.append(f"Time of the NAT part: {t_nat:.0f} s of measurement"
+                  + (f" + {a.nat_setup_s:.0f} s of setup (topology, nftables, xdpnet up)"
+                     if a.nat_setup_s is not None else "") + ".")
+        md.append("")
+    if a.xdpnet_nat_stats and os.path.exists(a.xdpnet_nat_stats):
+        try:
+            st = json.load(open(a.xdpnet_nat_stats))
+            drops = st.get("drops_total")
+            per = [f"{p['name']} {k} {v}" for p in st.get("ports", []) for k, v in p.get("drops", {}).items() if v]
+            md.append(f"xdpnet NAT instance's drop counters after the run: total {drops}"
+                      + (f" ({', '.join(per)})" if per else "") + ".")
+            md.append("")
+            if drops:
+                warnings.append(f"xdpnet NAT instance counted {drops} drops: {', '.join(per)}")
+        except (ValueError, KeyError) as e:
+            md.append(f"(xdpnet NAT stats unreadable: {e})")
+            md.append("")
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -83,6 +231,8 @@ def main():
     ap.add_argument("--load-before", default="")
     ap.add_argument("--load-after", default="")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--xdpnet-nat-stats")
+    ap.add_argument("--nat-setup-s", type=float)
     a = ap.parse_args()
 
     rows = load(a.raw)
@@ -97,6 +247,7 @@ def main():
         rs = [r for r in live if r["scenario"] == sc]
         L[sc] = {
             "label": rs[0]["label"],
+            "group": rs[0].get("group", "l2"),
             "copies": rs[0]["copies"],
             "fwd": Stat(r["fwd_mpps"] for r in rs),
             "in": Stat(r["in_mpps"] for r in rs),
@@ -125,7 +276,7 @@ def main():
         if d["loss"].max > 0.001:
             warnings.append(f"{sc}: up to {100 * d['loss'].max:.2f} % of the frames (copies) never reached a sink")
         if d["bad"]:
-            warnings.append(f"{sc}: {d['bad']} frames arrived with the wrong length or tagging")
+            warnings.append(f"{sc}: {d['bad']} frames arrived with the wrong length, tagging or (NAT) address")
         if d["stray"]:
             warnings.append(f"{sc}: {d['stray']} frames arrived at sinks that should get nothing "
                             f"({', '.join(d['stray_where'])})")
@@ -139,6 +290,7 @@ def main():
         C[sc] = {
             "label": rs[0]["label"],
             "group": rs[0]["group"],
+            "base": rs[0].get("base") or "gen_trivial",
             "wrapped": rs[0]["wrapped"],
             "ns": Stat(r["ns"] for r in rs),
             "wall": Stat(r["wall_ns"] for r in rs),
@@ -231,6 +383,8 @@ def main():
         md.append("| scenario | median Mpps | spread (min–max) | n | vs floor | vs Linux bridge | loss | checks |")
         md.append("|---|---|---|---|---|---|---|---|")
         for sc, d in L.items():
+            if d["group"] == "nat":
+                continue  # the NAT table below
             f = d["fwd"]
             checks = "ok" if not (d["bad"] or d["stray"] or d["tail_fail"] or d["restore_fail"]) else \
                 f"bad {d['bad']}, stray {d['stray']}, tail-call fail {d['tail_fail']}"
@@ -266,10 +420,10 @@ def main():
             if d["group"] == "fdb":
                 base = sc if sc.endswith("_gen") else sc + "_gen"
             else:
-                base = "gen_trivial"
+                base = d["base"]
             if not d["wrapped"]:
                 est = s.med
-            elif sc == base or sc == "gen_trivial":
+            elif sc == base or sc in ("gen_trivial", "gen_nat"):
                 est = float("nan")
             else:
                 est = net(sc, base)
@@ -300,6 +454,8 @@ def main():
                       f"| {tag} | {net(f'fdb_{tag}', f'fdb_{tag}_gen'):.0f} | {c['ns'].med:.0f} | "
                       f"{c['ns'].spread('{:.0f}')} | – | – |")
         md.append("")
+
+    md.extend(nat_section(meta, rows, L, C, T, net, paired, floor, a, warnings))
 
     if a.xdpnet_stats and os.path.exists(a.xdpnet_stats):
         try:
@@ -336,7 +492,9 @@ def main():
             short = {"floor": "floor\\n(devmap)", "floor_if": "floor\\n(ifindex)", "uc_aa": "a→a",
                      "uc_at": "a→trunk\\n(push)", "uc_ta": "trunk→a\\n(pop)", "flood": "flood in\\n(frames)",
                      "bridge": "Linux\\nbridge",
-                     "bridge_nf": "bridge +\\nbr_netfilter"}.get(sc)
+                     "bridge_nf": "bridge +\\nbr_netfilter", "nat_fwd": "Linux\\nforwarding",
+                     "nat_nft": "nft masq\\nout", "nat_nft_in": "nft masq\\nreply-in",
+                     "nat_xdp": "xdpnet NAT\\nout", "nat_xdp_in": "xdpnet NAT\\nreply-in"}.get(sc)
             if short is None and sc.startswith("fdb_"):
                 short = "a→a FDB\\n" + sc[4:].replace("_hot", " hot ")
             f.write(f"\"{short or sc}\" {d['fwd'].med:.4f} {d['fwd'].min:.4f} {d['fwd'].max:.4f}\n")
@@ -352,14 +510,15 @@ def main():
                 continue
             s_ = d["ns"]
             if d["wrapped"]:
-                base = sc + "_gen" if d["group"] == "fdb" else "gen_trivial"
-                if base not in C:
+                base = sc + "_gen" if d["group"] == "fdb" else d["base"]
+                if sc == "gen_nat" or base not in C:
                     continue
                 off = T - C[base]["ns"].med
             else:
                 off = 0.0
             short = {"trivial": "trivial", "uc_aa_direct": "a→a\\n(alone)", "uc_aa": "a→a\\n1024 flows",
-                     "uc_at": "a→trunk\\n(push)", "uc_ta": "trunk→a\\n(pop)", "flood": "flood\\n(program)"}.get(sc)
+                     "uc_at": "a→trunk\\n(push)", "uc_ta": "trunk→a\\n(pop)", "flood": "flood\\n(program)",
+                     "nat_out": "NAT\\nSNAT-out", "nat_in": "NAT\\nreply-in"}.get(sc)
             if short is None and sc.startswith("fdb_"):
                 short = "a→a FDB\\n" + sc[4:].replace("_hot", " hot ")
             f.write(f"\"{short or sc}\" {s_.med + off:.2f} {s_.min + off:.2f} {s_.max + off:.2f}\n")
@@ -372,6 +531,9 @@ def main():
             f.write(f"t_bridge = {T_BRIDGE_X * bridge.med:.4f}\n")
         if triv:
             f.write(f"t_cost = {T_COST_X * T:.2f}\n")
+        nft = L.get("nat_nft", {}).get("fwd")
+        if nft and "nat_xdp" in L:
+            f.write(f"t_nat = {T_NAT_MASQ_X * nft.med:.4f}\n")
 
     title = "## xdpnet benchmark results"
     latest = f"{title}\n\n{body}\n![live Mpps and program cost](bench.png)\n"

@@ -2,14 +2,17 @@
 # xdpnet benchmark: live-frames throughput and program cost, one command.
 #
 #   sudo bench/run.sh [--build-dir DIR] [--runs N] [--quick] [--duration S]
-#                     [--cpu C] [--xdpnet PATH] [--no-xdpnet] [-- XDPNET-BENCH-ARGS]
+#                     [--cpu C] [--xdpnet PATH] [--no-xdpnet]
+#                     [--no-nat | --nat-only] [--nat-flows N] [-- XDPNET-BENCH-ARGS]
 #
 # Builds a private topology (prefix xb: veths xbp0..4 in the root namespace,
 # peers xbvN in namespaces xbnsN; a Linux bridge over xbb0/xbb1 in namespace
-# xbnsbr, peers xbvbN in xbnsbN), starts xdpnet instance "bench" on xbp0..4,
-# runs xdpnet-bench, writes bench/results/{raw.jsonl,latest.md,bench.png} and
-# (full runs) bench/RESULTS.md. Everything it made is removed on exit, also
-# on failure or Ctrl-C. See bench/README.md.
+# xbnsbr, peers xbvbN in xbnsbN; for NAT two Linux routers in xbnsfw/xbnsnt
+# and xdpnet's VM port xbp5 + uplink xbu0), starts xdpnet instances "bench"
+# on xbp0..4 and "benchnat" on xbp5/xbu0, runs xdpnet-bench, writes
+# bench/results/{raw.jsonl,latest.md,bench.png} and (full runs)
+# bench/RESULTS.md. Everything it made is removed on exit, also on failure or
+# Ctrl-C. See bench/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,9 +27,12 @@ USE_XDPNET=1
 XDPNET=
 RESULTS=$HERE/results
 EXTRA=()
+USE_NAT=1
+NAT_ONLY=0
+NAT_FLOWS=16384
 PY=/usr/bin/python3 # Debian's; the python3 on PATH may be another one
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
     --build-dir) BUILD=$(realpath "$2"); shift 2 ;;
@@ -36,6 +42,9 @@ while [[ $# -gt 0 ]]; do
     --quick) QUICK=1; shift ;;
     --xdpnet) XDPNET=$(realpath "$2"); shift 2 ;;
     --no-xdpnet) USE_XDPNET=0; shift ;;
+    --no-nat) USE_NAT=0; shift ;;
+    --nat-only) NAT_ONLY=1; shift ;;
+    --nat-flows) NAT_FLOWS=$2; shift 2 ;;
     --) shift; EXTRA=("$@"); break ;;
     -h | --help) usage ;;
     *) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -48,8 +57,12 @@ if [[ $QUICK == 1 ]]; then
 fi
 # Quick and partial (-- ARGS) runs write to results/quick/, so they never
 # overwrite the data of the last full run.
-if [[ $QUICK == 1 || ${#EXTRA[@]} -gt 0 ]]; then
+if [[ $QUICK == 1 || $NAT_ONLY == 1 || ${#EXTRA[@]} -gt 0 ]]; then
     RESULTS=$HERE/results/quick
+fi
+if [[ $NAT_ONLY == 1 && $USE_NAT == 0 ]]; then
+    echo "run.sh: --nat-only and --no-nat contradict each other" >&2
+    exit 2
 fi
 [[ $RUNS -ge 1 ]] || { echo "run.sh: --runs must be >= 1" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "run.sh: needs root (BPF, netns)" >&2; exit 4; }
@@ -61,13 +74,24 @@ if [[ $USE_XDPNET == 1 && ! -x $XDPNET ]]; then
     echo "run.sh: $XDPNET not built; running the baselines only" >&2
     USE_XDPNET=0
 fi
+if [[ $USE_NAT == 1 ]] && ! command -v nft >/dev/null; then
+    echo "run.sh: nft not found (apt-get install nftables): skipping the NAT part" >&2
+    USE_NAT=0
+    [[ $NAT_ONLY == 1 ]] && exit 1
+fi
 
 INSTANCE=bench
 PIN_DIR=/sys/fs/bpf/xdpnet/$INSTANCE
+NAT_INSTANCE=benchnat
+NAT_PIN_DIR=/sys/fs/bpf/xdpnet/$NAT_INSTANCE
 VLAN=10
+NAT_VLAN=30
 NPORTS=5 # xbp0..xbp4
 TMP=$(mktemp -d /tmp/xdpnet-bench.XXXXXX)
 XDPNET_UP=0
+NAT_UP=0
+NAT_NOTE=
+NAT_SETUP_S=0
 BENCH_PID=
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -83,10 +107,16 @@ cleanup() {
     if [[ $XDPNET_UP == 1 || -d $PIN_DIR ]]; then
         "$XDPNET" down -i "$INSTANCE" >/dev/null 2>&1 || log "xdpnet down -i $INSTANCE failed"
     fi
+    if [[ $NAT_UP == 1 || -d $NAT_PIN_DIR ]]; then
+        "$XDPNET" down -i "$NAT_INSTANCE" >/dev/null 2>&1 || log "xdpnet down -i $NAT_INSTANCE failed"
+    fi
+    # The namespaces take their veth ends, addresses, routes, neighbours and
+    # nftables tables with them; the root namespace's xbp*/xbb*/xbu* ends
+    # take the uplink address, route and neighbour of the xdpnet NAT leg.
     for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^xbns/ {print $1}'); do
         ip netns del "$ns"
     done
-    for dev in $(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^xb(p|b)[0-9]+$'); do
+    for dev in $(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^xb(p|b|u)[0-9]+$'); do
         ip link del "$dev" 2>/dev/null
     done
     rm -rf "$TMP"
@@ -98,7 +128,8 @@ trap 'exit 130' INT TERM
 leftovers() {
     ip netns list 2>/dev/null | grep -q '^xbns' && return 0
     ip link show xbp0 >/dev/null 2>&1 && return 0
-    [[ -d $PIN_DIR ]] && return 0
+    ip link show xbu0 >/dev/null 2>&1 && return 0
+    [[ -d $PIN_DIR || -d $NAT_PIN_DIR ]] && return 0
     return 1
 }
 if leftovers; then
@@ -156,9 +187,68 @@ ip -n xbnsbr link set xbbr0 up
 awk '{print "fdb add " $1 " dev xbb1 master static"}' "$TMP/d1" > "$TMP/bridge.batch"
 ip netns exec xbnsbr bridge -batch "$TMP/bridge.batch"
 
+# --- NAT topology -----------------------------------------------------------
+# The same addressing three times (see xdpnet-bench.cpp, "Routed / NAT
+# frames"): VMs 10.0.30.10-209 behind the router's 10.0.30.1, the router's
+# uplink address 198.18.0.1/24, the next hop 198.18.0.2 (the uplink peer's
+# MAC, a permanent neighbour), remote servers 198.19.0.0/16 behind it (a
+# specific route; no default route is touched). Nothing needs ARP.
+#   xbnsfw: Linux IPv4 forwarding (ip_forward=1 in this namespace only)
+#           xbf0 <-> xbvf0 in xbnsf0 (VMs), xbf1 <-> xbvf1 in xbnsf1 (uplink side)
+#   xbnsnt: the same + nftables masquerade on the uplink (conntrack)
+#           xbn0 <-> xbvn0 in xbnsn0, xbn1 <-> xbvn1 in xbnsn1
+#   root:   xdpnet instance benchnat: xbp5 (access VLAN 30) <-> xbv5 in xbns5,
+#           uplink xbu0 <-> xbvu0 in xbnsu0
+ifmac() { ip ${1:+-n "$1"} -o link show "$2" 2>/dev/null | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p'; }
+nat_addressing() { # ns ("" = root) vm-dev ("" = none) up-dev up-peer-ns up-peer
+    local ns=$1 vm=$2 up=$3 pns=$4 peer=$5
+    if [[ -n $vm ]]; then ip ${ns:+-n "$ns"} addr add 10.0.30.1/24 dev "$vm"; fi
+    ip ${ns:+-n "$ns"} addr add 198.18.0.1/24 dev "$up"
+    ip ${ns:+-n "$ns"} route add 198.19.0.0/16 via 198.18.0.2 dev "$up"
+    ip ${ns:+-n "$ns"} neigh replace 198.18.0.2 lladdr "$(ifmac "$pns" "$peer")" dev "$up" nud permanent
+}
+nat_router() { # ns vm-dev vm-ns vm-peer up-dev up-ns up-peer
+    local ns=$1
+    ip netns add "$ns"
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+        net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+    ip -n "$ns" link set lo up
+    add_pair "$2" "$3" "$4" "$ns"
+    add_pair "$5" "$6" "$7" "$ns"
+    nat_addressing "$ns" "$2" "$5" "$6" "$7"
+    # the VMs, for the replies: permanent neighbours
+    "$BENCH" macs vm 200 | awk -v d="$2" '{print "neigh replace 10.0.30." NR + 9 " lladdr " $1 " dev " d " nud permanent"}' \
+        > "$TMP/vmneigh.batch"
+    ip -n "$ns" -batch "$TMP/vmneigh.batch"
+}
+if [[ $USE_NAT == 1 ]]; then
+    log "NAT topology: Linux routers in xbnsfw (forwarding) and xbnsnt (nftables masquerade); xbp5 + uplink xbu0"
+    nat_t0=$(date +%s.%N)
+    nat_router xbnsfw xbf0 xbnsf0 xbvf0 xbf1 xbnsf1 xbvf1
+    nat_router xbnsnt xbn0 xbnsn0 xbvn0 xbn1 xbnsn1 xbvn1
+    ip netns exec xbnsnt nft -f - <<'EOF'
+table ip xbnat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "xbn1" masquerade
+    }
+}
+EOF
+    add_pair xbp5 xbns5 xbv5
+    add_pair xbu0 xbnsu0 xbvu0
+    nat_addressing "" "" xbu0 xbnsu0 xbvu0
+    # bpf_fib_lookup answers FWD_DISABLED unless forwarding is on for the
+    # interface it is asked about: on for these two only (never all/default).
+    sysctl -qw net.ipv4.conf.xbu0.forwarding=1 net.ipv4.conf.xbp5.forwarding=1
+    NAT_SETUP_S=$(awk -v a="$nat_t0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
+fi
+
 # --- xdpnet ---------------------------------------------------------------
 # xbp0, xbp1, xbp3, xbp4: access VLAN 10; xbp2: trunk carrying VLAN 10 tagged.
 # Destinations d1 behind xbp1, d2 behind xbp2 (static); sources are learned.
+# Whether to start xdpnet at all; USE_XDPNET below says whether the L2
+# instance came up (the NAT instance is tried even if it did not).
+WANT_XDPNET=$USE_XDPNET
 if [[ $USE_XDPNET == 1 ]]; then
     {
         echo "instance: $INSTANCE"
@@ -196,6 +286,59 @@ if [[ $USE_XDPNET == 1 ]]; then
     fi
 fi
 
+# --- xdpnet NAT instance ----------------------------------------------------
+# A separate instance, so that a build without the NAT datapath still runs
+# the L2 scenarios. `up` refusing the uplink ("not in this datapath yet") means
+# the leg is reported as not available in this build: never a number.
+NAT_ROUTER_MAC=
+if [[ $USE_NAT == 1 && $WANT_XDPNET == 0 ]]; then
+    NAT_NOTE="xdpnet was not run (--no-xdpnet, or not built)"
+elif [[ $USE_NAT == 1 ]]; then
+    nat_t0=$(date +%s.%N)
+    cat > "$TMP/nat-policy.yaml" <<EOF
+instance: $NAT_INSTANCE
+ports:
+  - { name: xbp5, mode: access, vlan: $NAT_VLAN }
+networks:
+  - name: natnet
+    vlan: $NAT_VLAN
+    gateway: 10.0.30.1/24
+    uplink: xbu0          # 198.18.0.1/24; route 198.19.0.0/16 via 198.18.0.2 (permanent neighbour)
+    masquerade: true
+    port_range: 20000-59999
+EOF
+    log "xdpnet up (instance $NAT_INSTANCE: NAT)"
+    for attempt in 1 2 3; do
+        if "$XDPNET" up -c "$TMP/nat-policy.yaml" > "$TMP/nat-up.log" 2>&1; then
+            NAT_UP=1
+            break
+        fi
+        "$XDPNET" down -i "$NAT_INSTANCE" > /dev/null 2>&1 || true
+        grep -q "not in this datapath yet" "$TMP/nat-up.log" && break
+        sleep 1
+    done
+    if [[ $NAT_UP == 1 ]]; then
+        NAT_ROUTER_MAC=$("$XDPNET" -i "$NAT_INSTANCE" status --json 2>/dev/null |
+            "$PY" -c 'import json, sys; print(next(n["router_mac"] for n in json.load(sys.stdin)["networks"] if n["vlan"] == int(sys.argv[1])))' "$NAT_VLAN" 2>/dev/null) || true
+        if [[ -z $NAT_ROUTER_MAC ]]; then
+            NAT_NOTE="xdpnet status --json shows no router_mac for VLAN $NAT_VLAN"
+            log "$NAT_NOTE: not measuring the xdpnet NAT leg"
+        fi
+    else
+        reason=$(grep -m1 -iE 'error|not in this datapath' "$TMP/nat-up.log" || head -n1 "$TMP/nat-up.log")
+        reason=${reason//$TMP\//}
+        if grep -q "not in this datapath yet" "$TMP/nat-up.log"; then
+            NAT_NOTE="not available in this build (xdpnet up: ${reason})"
+        else
+            NAT_NOTE="xdpnet up failed: ${reason}"
+            tail -n 20 "$TMP/nat-up.log" >&2
+        fi
+        log "xdpnet NAT: $NAT_NOTE"
+    fi
+    NAT_SETUP_S=$(awk -v s="$NAT_SETUP_S" -v a="$nat_t0" -v b="$(date +%s.%N)" 'BEGIN {print s + b - a}')
+fi
+if [[ $USE_NAT == 1 ]]; then log "NAT setup (topology, nftables, xdpnet up) took $(printf %.1f "$NAT_SETUP_S") s"; fi
+
 # --- measure --------------------------------------------------------------
 mkdir -p "$RESULTS"
 RAW=$RESULTS/raw.jsonl
@@ -203,6 +346,12 @@ RAW=$RESULTS/raw.jsonl
 args=(run --runs "$RUNS" --duration "$DURATION" --repeat "$REPEAT" --vlan "$VLAN" --out "$RAW")
 [[ -n $CPU ]] && args+=(--cpu "$CPU")
 [[ $USE_XDPNET == 1 ]] && args+=(--pin-dir "$PIN_DIR")
+if [[ $USE_NAT == 1 ]]; then
+    args+=(--nat --nat-flows "$NAT_FLOWS")
+    [[ -n $NAT_ROUTER_MAC ]] && args+=(--nat-xdpnet --nat-router-mac "$NAT_ROUTER_MAC")
+    [[ -n $NAT_NOTE ]] && args+=(--nat-note "$NAT_NOTE")
+fi
+[[ $NAT_ONLY == 1 ]] && args+=(--no-fdb --only floor,nat_fwd,nat_nft,nat_nft_in,nat_xdp,nat_xdp_in,cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in)
 args+=("${EXTRA[@]}")
 log "xdpnet-bench ${args[*]}"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -216,21 +365,38 @@ BENCH_PID=
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "measured in $(($(date +%s) - start)) s"
 
+rm -f "$RESULTS/xdpnet-stats.json" "$RESULTS/xdpnet-nat-stats.json" "$RESULTS/nat-policy.yaml"
 if [[ $USE_XDPNET == 1 ]]; then
     "$XDPNET" -i "$INSTANCE" stats --json > "$RESULTS/xdpnet-stats.json" 2>/dev/null || true
 fi
+if [[ $NAT_UP == 1 ]]; then
+    "$XDPNET" -i "$NAT_INSTANCE" stats --json > "$RESULTS/xdpnet-nat-stats.json" 2>/dev/null || true
+fi
+if [[ -f $TMP/nat-policy.yaml ]]; then cp "$TMP/nat-policy.yaml" "$RESULTS/nat-policy.yaml"; fi
 # veth counters of the receiving ends: frames that never made it show here.
 for ns in $(ip netns list | awk '$1 ~ /^xbns/ {print $1}' | sort); do
-    dev=$(ip -n "$ns" -o link show | awk -F': ' '$2 ~ /^xbv/ {sub(/@.*/, "", $2); print $2}')
+    dev=$(ip -n "$ns" -o link show 2>/dev/null | awk -F': ' '$2 ~ /^xbv/ {sub(/@.*/, "", $2); print $2}')
     [[ -n $dev ]] || continue
     echo "== $ns/$dev"
     ip netns exec "$ns" ethtool -S "$dev" 2>/dev/null | grep -E 'xdp|drop|rx_queue_0_(packets|xdp)' || true
 done > "$RESULTS/veth-stats.txt"
-for dev in xbp0 xbp1 xbp2 xbp3 xbp4 xbb0 xbb1; do
-    echo "== $dev"
+for dev in xbp0 xbp1 xbp2 xbp3 xbp4 xbb0 xbb1 xbp5 xbu0 xbf0 xbf1 xbn0 xbn1; do
     ns=
-    [[ $dev == xbb* ]] && ns=xbnsbr
+    case $dev in
+    xbb*) ns=xbnsbr ;;
+    xbf*) ns=xbnsfw ;;
+    xbn*) ns=xbnsnt ;;
+    esac
+    inns "$ns" ip link show "$dev" >/dev/null 2>&1 || continue
+    echo "== $dev"
     inns "$ns" ethtool -S "$dev" 2>/dev/null | grep -E 'xdp|drop' || true
+done >> "$RESULTS/veth-stats.txt"
+# The Linux routers' own counters (a NAT baseline that drops shows here).
+for ns in xbnsfw xbnsnt; do
+    ip netns list | grep -q "^$ns" || continue
+    echo "== $ns: nstat (IP/UDP errors, forwarded), conntrack entries"
+    ip netns exec "$ns" nstat -az 2>/dev/null | grep -E 'IpInAddrErrors|IpInDiscards|IpOutNoRoutes|IpInHdrErrors|IpForwDatagrams|UdpInCsumErrors|IpExtInCsumErrors' || true
+    ip netns exec "$ns" cat /proc/sys/net/netfilter/nf_conntrack_count 2>/dev/null || true
 done >> "$RESULTS/veth-stats.txt"
 
 # --- report ---------------------------------------------------------------
@@ -238,8 +404,14 @@ cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 report_args=(--raw "$RAW" --out-dir "$RESULTS" --cpu-model "$cpu_model" --ncpu "$(nproc)"
     --load-before "$load_before" --load-after "$load_after")
 [[ -f $RESULTS/xdpnet-stats.json ]] && report_args+=(--xdpnet-stats "$RESULTS/xdpnet-stats.json")
-[[ $QUICK == 0 && $USE_XDPNET == 1 && ${#EXTRA[@]} == 0 ]] && report_args+=(--results-md "$HERE/RESULTS.md")
+[[ -f $RESULTS/xdpnet-nat-stats.json ]] && report_args+=(--xdpnet-nat-stats "$RESULTS/xdpnet-nat-stats.json")
+[[ $QUICK == 0 && $NAT_ONLY == 0 && $USE_XDPNET == 1 && ${#EXTRA[@]} == 0 ]] && report_args+=(--results-md "$HERE/RESULTS.md")
 [[ $QUICK == 1 ]] && report_args+=(--quick)
+[[ $USE_NAT == 1 ]] && report_args+=(--nat-setup-s "$NAT_SETUP_S")
 "$PY" "$HERE/report.py" "${report_args[@]}"
-gnuplot -e "datadir='$RESULTS'" "$HERE/plot.gp"
-log "wrote $RESULTS/latest.md and $RESULTS/bench.png"
+# (gnuplot refuses an empty panel, e.g. after `-- --no-cost`: the tables stand)
+if gnuplot -e "datadir='$RESULTS'" "$HERE/plot.gp" 2> "$TMP/plot.log"; then
+    log "wrote $RESULTS/latest.md and $RESULTS/bench.png"
+else
+    log "wrote $RESULTS/latest.md; no plot ($(tail -n1 "$TMP/plot.log"))"
+fi

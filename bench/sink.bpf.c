@@ -45,6 +45,8 @@ int xb_sink(struct xdp_md *ctx)
 	struct xb_sink_cfg *cfg = bpf_map_lookup_elem(&xb_sink_cfg, &zero);
 	struct xb_sink_ctr *c = bpf_map_lookup_elem(&xb_sink_ctr, &zero);
 	struct ethhdr *eth = data;
+	__u32 l3 = sizeof(*eth);
+	__be16 proto = 0;
 	int tagged = 0;
 
 	if (!cfg || !c)
@@ -54,7 +56,11 @@ int xb_sink(struct xdp_md *ctx)
 	if (data + sizeof(*eth) + 4 <= end && eth->h_proto == bpf_htons(ETH_P_8021Q)) {
 		tagged = 1;
 		vid = bpf_ntohs(*(__be16 *)(eth + 1)) & 0x0fff;
+		proto = *(__be16 *)((void *)(eth + 1) + 2);
+		l3 += 4;
 		c->tagged++;
+	} else if (data + sizeof(*eth) <= end) {
+		proto = eth->h_proto;
 	}
 	if (!cfg->expect_len) {
 		struct xb_sink_stray *st = bpf_map_lookup_elem(&xb_sink_stray, &zero);
@@ -66,6 +72,15 @@ int xb_sink(struct xdp_md *ctx)
 	}
 	if (cfg->expect_len && len != cfg->expect_len)
 		c->bad_len++;
+	if (cfg->ip_off) {
+		/* IPv4 right after the Ethernet header (and tag): the address at ip_off. */
+		__u32 off = cfg->ip_off & 31;
+		__u32 *addr = data + l3 + off;
+
+		if (proto != bpf_htons(ETH_P_IP) || (void *)(addr + 1) > end ||
+		    (*addr & cfg->ip_mask) != cfg->ip_val)
+			c->bad_ip++;
+	}
 	if (cfg->expect_vid != 0xffff &&
 	    (cfg->expect_vid == 0 ? tagged : (!tagged || vid != cfg->expect_vid)))
 		c->bad_vlan++;

@@ -12,6 +12,7 @@
 // inside each namespace, so they go away with this process), then runs every
 // scenario round-robin, --runs times, pinned to one CPU.
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
@@ -31,8 +32,11 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,7 +116,7 @@ using Mac = std::array<uint8_t, 6>;
 // bridge), d2 behind the trunk xbp2, uu is never learned (unknown unicast).
 const std::map<std::string, uint8_t> kMacSets = {
     {"s_aa", 0xa1}, {"s_at", 0xa2}, {"s_ta", 0xa3}, {"s_fl", 0xa4}, {"s_br", 0xa5},
-    {"d1", 0xd1},   {"d2", 0xd2},   {"uu", 0xee},
+    {"d1", 0xd1},   {"d2", 0xd2},   {"uu", 0xee},   {"vm", 0xb3},
 };
 
 Mac set_mac(const std::string& set, uint32_t i)
@@ -179,18 +183,166 @@ std::vector<uint8_t> make_frame(const Mac& src, const Mac& dst, uint16_t vid, ui
 struct TmplSet {
     std::string src, dst;
     uint16_t vid = 0; // tag on the injected frames (trunk ingress)
+    // Routed/NAT scenarios: frame i comes from here instead (64 bytes,
+    // untagged), and there are `flows` of them (0: the run's --flows).
+    std::function<std::vector<uint8_t>(uint32_t)> make = nullptr;
+    uint32_t flows = 0;
     uint32_t frame_len() const { return vid ? 68 : 64; }
 };
 
 std::vector<std::vector<uint8_t>> make_templates(const TmplSet& ts, uint32_t n)
 {
     std::vector<std::vector<uint8_t>> v;
+    if (ts.make) {
+        for (uint32_t i = 0; i < n; i++)
+            v.push_back(ts.make(i));
+        return v;
+    }
     for (uint32_t i = 0; i < n; i++) {
         // distinct (src, dst) pairs: dst index is an odd-multiplier permutation of i
         uint32_t d = (i * 389u) % n;
         v.push_back(make_frame(set_mac(ts.src, i), set_mac(ts.dst, d), ts.vid, i));
     }
     return v;
+}
+
+// ---------------------------------------------------------------------------
+// Routed / NAT frames: a VM segment 10.0.30.0/24 behind a router, an uplink
+// link 198.18.0.0/24 (the router's address .1, the next hop .2) and remote
+// servers in 198.19.0.0/16 behind the next hop (RFC 2544's benchmark range,
+// unused on this host). run.sh builds the same addressing three times: in
+// namespace xbnsfw (Linux forwarding), in xbnsnt (Linux + nftables masquerade)
+// and in the root namespace for xdpnet (VM port xbp5, uplink xbu0).
+
+constexpr uint32_t kNatVmNet = 0x0a001e00;    // 10.0.30.0/24, the VMs
+constexpr uint32_t kNatGw = 0x0a001e01;       // 10.0.30.1, their gateway
+constexpr uint32_t kNatVmFirst = 10;          // VM addresses 10.0.30.10 ..
+constexpr uint32_t kNatVms = 200;             // .. 10.0.30.209, one MAC each
+constexpr uint32_t kNatUplinkIp = 0xc6120001; // 198.18.0.1: the masquerade address
+constexpr uint32_t kNatRemoteNet = 0xc6130000; // 198.19.0.0/16, the remote servers
+constexpr uint32_t kNatRemotes = 64;           // 198.19.0.1 .. 198.19.0.64
+constexpr uint16_t kNatSportBase = 20000;      // flow i's source port: 20000 + i
+constexpr uint16_t kNatDport = 443;
+constexpr uint32_t kNatMaxFlows = 40000; // source ports stay inside 20000-59999
+
+uint32_t nat_vm_ip(uint32_t i) { return kNatVmNet + kNatVmFirst + i % kNatVms; }
+Mac nat_vm_mac(uint32_t i) { return set_mac("vm", i % kNatVms); }
+uint32_t nat_remote_ip(uint32_t i) { return kNatRemoteNet + 1 + i % kNatRemotes; }
+uint16_t nat_sport(uint32_t i) { return uint16_t(kNatSportBase + i); }
+
+uint32_t csum_add(uint32_t s, const uint8_t* p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        s += (p[i] << 8) | p[i + 1];
+    if (n & 1)
+        s += p[n - 1] << 8;
+    return s;
+}
+
+uint16_t csum_fold(uint32_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return uint16_t(~s);
+}
+
+// A 64-byte Ethernet/IPv4/UDP frame with valid IPv4 and UDP checksums
+// (conntrack checks the UDP checksum of frames that arrive without checksum
+// offload, and a NAT must keep it right): saddr:sport -> daddr:dport, host order.
+std::vector<uint8_t> make_udp_frame(const Mac& src, const Mac& dst, uint32_t saddr, uint32_t daddr,
+                                    uint16_t sport, uint16_t dport)
+{
+    std::vector<uint8_t> f(64, 0);
+    std::copy(dst.begin(), dst.end(), f.begin());
+    std::copy(src.begin(), src.end(), f.begin() + 6);
+    f[12] = 0x08;
+    f[13] = 0x00;
+    uint8_t* ip = f.data() + 14;
+    const uint16_t ip_len = 64 - 14, udp_len = ip_len - 20;
+    auto put32 = [](uint8_t* p, uint32_t v) {
+        p[0] = v >> 24;
+        p[1] = v >> 16;
+        p[2] = v >> 8;
+        p[3] = v;
+    };
+    uint8_t iph[20] = {0x45, 0, uint8_t(ip_len >> 8), uint8_t(ip_len), 0, 0, 0x40, 0, 64, 17, 0, 0};
+    put32(iph + 12, saddr);
+    put32(iph + 16, daddr);
+    uint16_t c = csum_fold(csum_add(0, iph, 20));
+    iph[10] = c >> 8;
+    iph[11] = c & 0xff;
+    std::copy(iph, iph + 20, ip);
+    uint8_t* udp = ip + 20;
+    udp[0] = sport >> 8;
+    udp[1] = sport;
+    udp[2] = dport >> 8;
+    udp[3] = dport;
+    udp[4] = udp_len >> 8;
+    udp[5] = udp_len;
+    for (uint32_t k = 8; k < udp_len; k++)
+        udp[k] = uint8_t(0xa0 + (k & 0xf));
+    // pseudo header: saddr, daddr, 0, proto, UDP length
+    uint8_t ph[12];
+    put32(ph, saddr);
+    put32(ph + 4, daddr);
+    ph[8] = 0;
+    ph[9] = 17;
+    ph[10] = udp_len >> 8;
+    ph[11] = udp_len;
+    uint16_t uc = csum_fold(csum_add(csum_add(0, ph, 12), udp, udp_len));
+    if (uc == 0)
+        uc = 0xffff; // 0 would mean "no checksum"
+    udp[6] = uc >> 8;
+    udp[7] = uc & 0xff;
+    return f;
+}
+
+// Flow i leaving a VM: VM address/port -> remote server, to the router's MAC
+// on the VM side.
+std::vector<uint8_t> nat_out_frame(const Mac& router, uint32_t i)
+{
+    return make_udp_frame(nat_vm_mac(i), router, nat_vm_ip(i), nat_remote_ip(i), nat_sport(i), kNatDport);
+}
+
+// The reply to flow i arriving on the uplink: remote server -> the masquerade
+// address, to the same port (a masquerade keeps a free source port, and the
+// flows' source ports are all distinct), from the next hop's MAC.
+std::vector<uint8_t> nat_in_frame(const Mac& nexthop, const Mac& router_up, uint32_t i)
+{
+    return make_udp_frame(nexthop, router_up, nat_remote_ip(i), kNatUplinkIp, kNatDport, nat_sport(i));
+}
+
+// VM i's ARP reply to the gateway (padded to 64 bytes): teaches a router that
+// learns neighbours from ARP where VM i lives, before the reply-in runs.
+std::vector<uint8_t> nat_arp_frame(const Mac& router, uint32_t i)
+{
+    std::vector<uint8_t> f(64, 0);
+    Mac vm = nat_vm_mac(i);
+    uint32_t ip = nat_vm_ip(i);
+    std::copy(router.begin(), router.end(), f.begin());
+    std::copy(vm.begin(), vm.end(), f.begin() + 6);
+    f[12] = 0x08;
+    f[13] = 0x06;
+    const uint8_t hdr[8] = {0, 1, 8, 0, 6, 4, 0, 2}; // Ethernet, IPv4, reply
+    std::copy(hdr, hdr + 8, f.begin() + 14);
+    std::copy(vm.begin(), vm.end(), f.begin() + 22);
+    for (int k = 0; k < 4; k++)
+        f[28 + k] = uint8_t(ip >> (24 - 8 * k));
+    std::copy(router.begin(), router.end(), f.begin() + 32);
+    for (int k = 0; k < 4; k++)
+        f[38 + k] = uint8_t(kNatGw >> (24 - 8 * k));
+    return f;
+}
+
+Mac parse_mac(const std::string& s)
+{
+    Mac m{};
+    unsigned b[6];
+    if (sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6)
+        die("bad MAC %s", s.c_str());
+    for (int k = 0; k < 6; k++)
+        m[k] = uint8_t(b[k]);
+    return m;
 }
 
 // ---------------------------------------------------------------------------
@@ -228,6 +380,36 @@ uint32_t ifindex_of(const std::string& name)
     return idx;
 }
 
+bool netns_exists(const std::string& ns) { return access(("/run/netns/" + ns).c_str(), F_OK) == 0; }
+
+// The MAC of interface `ifname` in namespace `ns` ("" = this one).
+Mac mac_of(const std::string& ns, const std::string& ifname)
+{
+    std::optional<NetnsGuard> in;
+    if (!ns.empty())
+        in.emplace(ns);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq r{};
+    snprintf(r.ifr_name, sizeof r.ifr_name, "%s", ifname.c_str());
+    if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &r) != 0)
+        die("MAC of %s/%s: %s", ns.c_str(), ifname.c_str(), strerror(errno));
+    close(fd);
+    Mac m;
+    memcpy(m.data(), r.ifr_hwaddr.sa_data, 6);
+    return m;
+}
+
+// The XDP program attached to ifname in this namespace (whichever mode), as
+// an fd; -1 if none. xdpnet attaches its programs by bpf_link, no dispatcher,
+// so this is the program itself; the generator tail-calls it directly.
+int attached_xdp_prog(const std::string& ifname)
+{
+    uint32_t id = 0;
+    if (bpf_xdp_query_id(int(ifindex_of(ifname)), 0, &id) || !id)
+        return -1;
+    return bpf_prog_get_fd_by_id(id);
+}
+
 // ---------------------------------------------------------------------------
 // Loaded programs
 
@@ -247,10 +429,10 @@ struct Sink {
         if (!link)
             die("attach sink on %s/%s: %s", ns.c_str(), ifname.c_str(), strerror(errno));
     }
-    void expect(uint32_t len, uint32_t vid)
+    void expect(uint32_t len, uint32_t vid, uint32_t ip_off = 0, uint32_t ip_val = 0, uint32_t ip_mask = 0)
     {
         uint32_t zero = 0;
-        xb_sink_cfg c{len, vid};
+        xb_sink_cfg c{len, vid, ip_off, htonl(ip_val), htonl(ip_mask), 0};
         if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_sink_cfg), &zero, &c, 0))
             die("sink cfg: %s", strerror(errno));
     }
@@ -263,7 +445,7 @@ struct Sink {
     {
         auto c = read();
         return {c.pkts - base.pkts, c.bytes - base.bytes, c.tagged - base.tagged,
-                c.bad_len - base.bad_len, c.bad_vlan - base.bad_vlan};
+                c.bad_len - base.bad_len, c.bad_vlan - base.bad_vlan, c.bad_ip - base.bad_ip};
     }
     ~Sink()
     {
@@ -469,6 +651,12 @@ struct Options {
     uint32_t fdb_hot = 4096;
     bool live = true, cost = true, fdb = true, store_bytes = false;
     std::vector<std::string> only;
+    // NAT baselines and the xdpnet NAT leg (run.sh builds their topology).
+    bool nat = false;
+    uint32_t nat_flows = 16384;
+    bool nat_xdpnet = false;  // the NAT instance is up on xbp5/xbu0
+    std::string nat_router_mac; // its router MAC on VLAN 30
+    std::string nat_note;     // why the xdpnet NAT leg is not measured, for the report
 };
 
 FILE* g_out = stdout;
@@ -478,7 +666,16 @@ struct Json {
     bool first = true;
     Json& kv(const std::string& k, const std::string& v)
     {
-        s << (first ? "{" : ", ") << '"' << k << "\": \"" << v << '"';
+        s << (first ? "{" : ", ") << '"' << k << "\": \"";
+        for (unsigned char c : v) { // values may carry messages (--nat-note)
+            if (c == '"' || c == '\\')
+                s << '\\' << c;
+            else if (c < 0x20)
+                s << ' ';
+            else
+                s << c;
+        }
+        s << '"';
         first = false;
         return *this;
     }
@@ -508,9 +705,14 @@ struct SinkExpect {
     std::string sink; // key into World::sinks
     uint32_t len;
     uint32_t vid; // 0 untagged
+    // IPv4 address check (see xb_sink_cfg): 12 = source, 16 = destination,
+    // 0 = none; value and mask in host order.
+    uint32_t ip_off = 0, ip_val = 0, ip_mask = 0;
 };
 
-enum class Target { Redirect, RedirectIf, Pass, Count, Xdpnet };
+// Xdpnet: the L2 instance's ingress program; NatOut / NatIn: the programs the
+// NAT instance attached to its VM port (xbp5) and to its uplink (xbu0).
+enum class Target { Redirect, RedirectIf, Pass, Count, Xdpnet, NatOut, NatIn };
 
 struct World {
     Options opt;
@@ -518,6 +720,7 @@ struct World {
     xb_trivial* triv = nullptr;
     Xdpnet xn;
     bool have_xdpnet = false;
+    int nat_out = -1, nat_in = -1; // xdpnet NAT instance (see Target)
     std::map<std::string, std::unique_ptr<Sink>> sinks; // "xbv1" -> sink in xbns1
 
     int target_fd(Target t) const
@@ -528,6 +731,8 @@ struct World {
         case Target::Pass: return bpf_program__fd(triv->progs.xb_pass);
         case Target::Count: return bpf_program__fd(triv->progs.xb_count);
         case Target::Xdpnet: return xn.prog;
+        case Target::NatOut: return nat_out;
+        case Target::NatIn: return nat_in;
         }
         return -1;
     }
@@ -547,6 +752,16 @@ struct LiveScenario {
     uint32_t fill = 0;
     std::string ns = ""; // namespace of in_if ("" = this one)
     int br_nf = -1; // bridge-nf-call-{ip,ip6,arp}tables in ns: 0/1, -1 = leave
+    std::string group = "l2"; // "l2" or "nat" (the report's NAT table)
+    // Injected before the warm-up, not measured: e.g. the outgoing flows, so
+    // that the replies of a reply-in run find their connections.
+    struct Prime {
+        std::string ns, in_if;
+        Target target;
+        TmplSet tmpl;
+        uint32_t passes = 2; // frames = passes x templates
+    };
+    std::vector<Prime> prime = {};
 };
 
 // Writes a sysctl of the current network namespace; false when absent.
@@ -571,21 +786,41 @@ int live_inject(const World& w, uint32_t ifindex, const std::vector<uint8_t>& fr
     return bpf_prog_test_run_opts(w.gen.prog_fd(), &o);
 }
 
+uint32_t flows_of(const World& w, const TmplSet& t) { return t.flows ? t.flows : w.opt.flows; }
+
 void setup_live(World& w, const LiveScenario& s)
 {
-    auto t = make_templates(s.tmpl, w.opt.flows);
+    auto t = make_templates(s.tmpl, flows_of(w, s.tmpl));
     w.gen.set_templates(t, s.tmpl.frame_len(), s.gen_mode, s.fill);
     w.gen.set_target(w.target_fd(s.target));
     for (auto& [name, sink] : w.sinks) {
         sink->expect(0, 0xffff);
         for (auto& e : s.expect)
             if (e.sink == name)
-                sink->expect(e.len, e.vid);
+                sink->expect(e.len, e.vid, e.ip_off, e.ip_val, e.ip_mask);
     }
+}
+
+void run_prime(World& w, const LiveScenario& s)
+{
+    for (auto& p : s.prime) {
+        uint32_t n = flows_of(w, p.tmpl);
+        w.gen.set_templates(make_templates(p.tmpl, n), p.tmpl.frame_len());
+        w.gen.set_target(w.target_fd(p.target));
+        std::optional<NetnsGuard> in_ns;
+        if (!p.ns.empty())
+            in_ns.emplace(p.ns);
+        auto frame = make_templates(p.tmpl, 1)[0];
+        if (live_inject(w, ifindex_of(p.in_if), frame, uint64_t(n) * p.passes))
+            die("prime %s: %s", s.name.c_str(), strerror(errno));
+    }
+    if (!s.prime.empty())
+        usleep(20000);
 }
 
 void run_live(World& w, const LiveScenario& s, int run)
 {
+    run_prime(w, s);
     setup_live(w, s);
     // The injecting port may live in another namespace (the Linux bridge):
     // test runs resolve ingress_ifindex in the caller's namespace.
@@ -622,13 +857,15 @@ void run_live(World& w, const LiveScenario& s, int run)
 
     uint64_t delivered = 0, bad = 0, stray = 0;
     Json j;
-    j.kv("kind", "live").kv("scenario", s.name).kv("label", s.label).kv("run", run);
+    j.kv("kind", "live").kv("group", s.group).kv("scenario", s.name).kv("label", s.label).kv("run", run);
     for (auto& [name, sink] : w.sinks) {
         auto d = sink->delta();
         bool expected = std::any_of(s.expect.begin(), s.expect.end(), [&](auto& e) { return e.sink == name; });
         if (expected) {
             delivered += d.pkts;
-            bad += d.bad_len + d.bad_vlan;
+            bad += d.bad_len + d.bad_vlan + d.bad_ip;
+            if (d.bad_ip)
+                j.kv("bad_ip_" + name, d.bad_ip);
             j.kv("out_" + name, d.pkts / el / 1e6);
             j.kv("tagged_" + name, d.tagged);
         } else {
@@ -683,15 +920,19 @@ struct CostCase {
     uint32_t expect_ret;
     uint32_t gen_mode = XB_GEN_TEMPLATES;
     uint32_t fill = 0;
-    std::string group = "path"; // "path" or "fdb"
+    std::string group = "path"; // "path", "fdb" or "nat"
+    std::string base = "";      // the generator + trivial case it is compared with ("": gen_trivial)
+    const LiveScenario* prime = nullptr; // run this scenario's prime steps first
 };
 
 void run_cost(World& w, const CostCase& c, int run)
 {
     int fd;
+    if (c.prime)
+        run_prime(w, *c.prime);
     auto frame = make_templates(c.tmpl, 1)[0];
     if (c.wrapped) {
-        w.gen.set_templates(make_templates(c.tmpl, w.opt.flows), c.tmpl.frame_len(), c.gen_mode, c.fill);
+        w.gen.set_templates(make_templates(c.tmpl, flows_of(w, c.tmpl)), c.tmpl.frame_len(), c.gen_mode, c.fill);
         w.gen.set_target(w.target_fd(c.target));
         fd = w.gen.prog_fd();
     } else {
@@ -721,6 +962,7 @@ void run_cost(World& w, const CostCase& c, int run)
     Json j;
     j.kv("kind", "cost")
         .kv("group", c.group)
+        .kv("base", c.base)
         .kv("scenario", c.name)
         .kv("label", c.label)
         .kv("run", run)
@@ -792,8 +1034,9 @@ void usage()
             "       xdpnet-bench run [--runs N] [--duration S] [--cpu C] [--repeat R] [--flows N]\n"
             "                        [--pin-dir DIR] [--fdb-large N] [--fdb-hot N] [--no-live] [--no-cost]\n"
             "                        [--no-fdb] [--store-bytes]\n"
+            "                        [--nat [--nat-flows N] [--nat-xdpnet --nat-router-mac MAC] [--nat-note TEXT]]\n"
             "                        [--only a,b,...] [--out FILE]\n"
-            "MAC sets: s_aa s_at s_ta s_fl s_br d1 d2 uu\n");
+            "MAC sets: s_aa s_at s_ta s_fl s_br d1 d2 uu vm\n");
     exit(2);
 }
 
@@ -843,7 +1086,35 @@ int cmd_run(Options opt)
         {"xbns0", "xbv0"}, {"xbns1", "xbv1"}, {"xbns2", "xbv2"},   {"xbns3", "xbv3"},
         {"xbns4", "xbv4"}, {"xbnsb0", "xbvb0"}, {"xbnsb1", "xbvb1"},
     };
-    for (auto& [ns, ifn] : ends) {
+    std::vector<std::pair<std::string, std::string>> all_ends = ends;
+    if (opt.nat) {
+        // Linux forwarding (xbnsfw), Linux + masquerade (xbnsnt), xdpnet NAT
+        // (VM port xbp5, uplink xbu0): the namespace end of each side.
+        for (auto& e : std::vector<std::pair<std::string, std::string>>{{"xbnsf0", "xbvf0"},
+                                                                        {"xbnsf1", "xbvf1"},
+                                                                        {"xbnsn0", "xbvn0"},
+                                                                        {"xbnsn1", "xbvn1"},
+                                                                        {"xbns5", "xbv5"},
+                                                                        {"xbnsu0", "xbvu0"}}) {
+            if (!netns_exists(e.first))
+                die("--nat: namespace %s missing (run.sh builds the NAT topology)", e.first.c_str());
+            all_ends.push_back(e);
+        }
+        if (opt.nat_xdpnet) {
+            w.nat_out = attached_xdp_prog("xbp5");
+            w.nat_in = attached_xdp_prog("xbu0");
+            if (w.nat_out < 0) {
+                note("xdpnet NAT: no XDP program on xbp5; not measuring the xdpnet NAT leg");
+                if (opt.nat_note.empty())
+                    w.opt.nat_note = "xdpnet up succeeded but attached no XDP program to the VM port";
+            } else if (w.nat_in < 0) {
+                note("xdpnet NAT: no XDP program on the uplink xbu0; reply-in not measured for xdpnet");
+            }
+            if (opt.nat_router_mac.empty())
+                die("--nat-xdpnet needs --nat-router-mac");
+        }
+    }
+    for (auto& [ns, ifn] : all_ends) {
         auto s = std::make_unique<Sink>();
         s->ns = ns;
         s->ifname = ifn;
@@ -868,7 +1139,12 @@ int cmd_run(Options opt)
         .kv("fdb_small", opt.fdb_small)
         .kv("fdb_large", opt.fdb_large)
         .kv("fdb_hot", opt.fdb_hot)
-        .kv("restore", opt.store_bytes ? "bpf_xdp_store_bytes" : "8-byte stores");
+        .kv("restore", opt.store_bytes ? "bpf_xdp_store_bytes" : "8-byte stores")
+        .kv("nat", opt.nat ? 1 : 0)
+        .kv("nat_flows", opt.nat_flows)
+        .kv("nat_xdpnet", w.nat_out >= 0 ? 1 : 0)
+        .kv("nat_xdpnet_in", w.nat_in >= 0 ? 1 : 0)
+        .kv("nat_note", w.opt.nat_note);
     m.emit();
 
     const uint16_t V = opt.vlan;
@@ -906,7 +1182,81 @@ int cmd_run(Options opt)
         {"flood", "xdpnet flood (program only)", true, Target::Xdpnet, "xbp0", {"s_fl", "uu"}, XDP_REDIRECT},
     };
 
+    // NAT: the same many-flow UDP traffic (VM -> remote; nat_flows distinct
+    // source address/port tuples) through Linux forwarding, Linux + nftables
+    // masquerade and xdpnet; replies (remote -> masquerade address) through
+    // the masquerade and xdpnet. Built in place so the scenarios' prime steps
+    // can point into the list.
+    live.reserve(live.size() + 5);
+    cost.reserve(cost.size() + 3);
+    if (opt.nat) {
+        const uint32_t nf = opt.nat_flows;
+        const uint32_t mask24 = 0xffffff00, all = 0xffffffff;
+        auto out_set = [nf](Mac router) {
+            TmplSet t;
+            t.make = [router](uint32_t i) { return nat_out_frame(router, i); };
+            t.flows = nf;
+            return t;
+        };
+        auto in_set = [nf](Mac nexthop, Mac router_up) {
+            TmplSet t;
+            t.make = [nexthop, router_up](uint32_t i) { return nat_in_frame(nexthop, router_up, i); };
+            t.flows = nf;
+            return t;
+        };
+        TmplSet fw_out = out_set(mac_of("xbnsfw", "xbf0")), nt_out = out_set(mac_of("xbnsnt", "xbn0"));
+        TmplSet nt_in = in_set(mac_of("xbnsn1", "xbvn1"), mac_of("xbnsnt", "xbn1"));
+        auto nat_live = [&](std::string name, std::string label, std::string ns, std::string in_if, Target t,
+                            TmplSet ts, SinkExpect e) {
+            LiveScenario ls{name, label, in_if, t, ts, {e}};
+            ls.ns = ns;
+            ls.group = "nat";
+            live.push_back(ls);
+            return &live.back();
+        };
+        nat_live("nat_fwd", "Linux IPv4 forwarding, no conntrack (SNAT-out traffic)", "xbnsfw", "xbf0", Target::Pass,
+                 fw_out, {"xbvf1", 64, 0, 12, kNatVmNet, mask24});
+        nat_live("nat_nft", "Linux forwarding + nftables masquerade, SNAT-out", "xbnsnt", "xbn0", Target::Pass, nt_out,
+                 {"xbvn1", 64, 0, 12, kNatUplinkIp, all});
+        auto* ni = nat_live("nat_nft_in", "Linux forwarding + nftables masquerade, reply-in", "xbnsnt", "xbn1",
+                            Target::Pass, nt_in, {"xbvn0", 64, 0, 16, kNatVmNet, mask24});
+        ni->prime.push_back({"xbnsnt", "xbn0", Target::Pass, nt_out});
+        if (w.nat_out >= 0) {
+            Mac router = parse_mac(opt.nat_router_mac);
+            TmplSet x_out = out_set(router);
+            nat_live("nat_xdp", "xdpnet SNAT-out (masquerade)", "", "xbp5", Target::NatOut, x_out,
+                     {"xbvu0", 64, 0, 12, kNatUplinkIp, all});
+            CostCase gen{"gen_nat", "generator + trivial, NAT templates", true, Target::Count, "xbp5", x_out,
+                         XDP_DROP};
+            gen.group = "nat";
+            CostCase out{"nat_out", "xdpnet SNAT-out", true, Target::NatOut, "xbp5", x_out, XDP_REDIRECT};
+            out.group = "nat";
+            out.base = "gen_nat";
+            cost.push_back(gen);
+            cost.push_back(out);
+            if (w.nat_in >= 0) {
+                TmplSet arp;
+                arp.make = [router](uint32_t i) { return nat_arp_frame(router, i); };
+                arp.flows = kNatVms;
+                TmplSet x_in = in_set(mac_of("xbnsu0", "xbvu0"), mac_of("", "xbu0"));
+                auto* xi = nat_live("nat_xdp_in", "xdpnet reply-in (masquerade)", "", "xbu0", Target::NatIn, x_in,
+                                    {"xbv5", 64, 0, 16, kNatVmNet, mask24});
+                // the VMs' ARP (xdpnet learns its neighbours from ARP), then
+                // the outgoing flows, so the replies find their connections
+                xi->prime.push_back({"", "xbp5", Target::NatOut, arp});
+                xi->prime.push_back({"", "xbp5", Target::NatOut, x_out});
+                CostCase in{"nat_in", "xdpnet reply-in", true, Target::NatIn, "xbu0", x_in, XDP_REDIRECT};
+                in.group = "nat";
+                in.base = "gen_nat";
+                in.prime = xi;
+                cost.push_back(in);
+            }
+        }
+    }
+
     // The live scenarios round-robin, so drift hits them all alike.
+    // Wall time per group (l2, nat), for the report.
+    std::map<std::string, double> spent;
     if (opt.live) {
         for (int r = 1; r <= opt.runs; r++)
             for (auto& s : live) {
@@ -914,7 +1264,9 @@ int cmd_run(Options opt)
                     continue;
                 if (s.target == Target::Xdpnet && !w.have_xdpnet)
                     continue;
+                double t0 = now_s();
                 run_live(w, s, r);
+                spent[s.group] += now_s() - t0;
             }
     }
     if (opt.cost) {
@@ -924,8 +1276,16 @@ int cmd_run(Options opt)
                     continue;
                 if (c.target == Target::Xdpnet && !w.have_xdpnet)
                     continue;
+                double t0 = now_s();
                 run_cost(w, c, r);
+                spent[c.group == "nat" ? "nat" : "l2"] += now_s() - t0;
             }
+    }
+    for (auto& [g, t] : spent) {
+        Json j;
+        j.kv("kind", "timing").kv("group", g).kv("seconds", t);
+        j.emit();
+        note("%s scenarios took %.1f s", g.c_str(), t);
     }
 
     // FDB scaling: the same table (fdb_size from the policy) filled with
@@ -1014,6 +1374,11 @@ int main(int argc, char** argv)
         else if (a == "--no-fdb") o.fdb = false;
         else if (a == "--fdb-hot") o.fdb_hot = std::stoul(val());
         else if (a == "--store-bytes") o.store_bytes = true;
+        else if (a == "--nat") o.nat = true;
+        else if (a == "--nat-flows") o.nat_flows = std::stoul(val());
+        else if (a == "--nat-xdpnet") o.nat_xdpnet = true;
+        else if (a == "--nat-router-mac") o.nat_router_mac = val();
+        else if (a == "--nat-note") o.nat_note = val();
         else if (a == "--only") {
             std::stringstream ss(val());
             std::string item;
@@ -1024,5 +1389,9 @@ int main(int argc, char** argv)
     }
     if (o.runs < 1 || o.flows < 1 || o.flows > XB_MAX_TMPL || o.repeat < 1)
         usage();
+    if (o.nat_flows < kNatVms || o.nat_flows > kNatMaxFlows) {
+        fprintf(stderr, "xdpnet-bench: --nat-flows must be %u..%u\n", kNatVms, kNatMaxFlows);
+        usage();
+    }
     return cmd_run(o);
 }

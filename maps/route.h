@@ -14,6 +14,14 @@ struct {
 	__type(value, struct xdpnet_route);
 } xdpnet_routes SEC(".maps");
 
+/* [gen * VLAN_COUNT + vid]: the network's name (loader-only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPNET_GENS * XDPNET_VLAN_COUNT);
+	__type(key, __u32);
+	__type(value, struct xdpnet_netname);
+} xdpnet_netname SEC(".maps");
+
 /* (vid, IPv4) -> MAC. LRU: a neighbour that falls out is asked for again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

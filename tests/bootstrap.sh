@@ -16,7 +16,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang llvm bpftool
   libbpf-dev libxdp-dev libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
-  iproute2 ethtool iputils-ping arping iperf3 tcpdump netcat-openbsd traceroute
+  iproute2 ethtool iputils-ping arping iperf3 tcpdump netcat-openbsd traceroute nftables curl
   python3 python3-scapy python3-pytest gnuplot-nox
 )
 

@@ -52,6 +52,17 @@ static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
 /* A stage's outcome: go on, hand the frame to the host stack, or a drop reason
  * (enum xdpnet_drop_reason, > 0). */
 #define STAGE_CONTINUE 0
+
+/* A value returned by a global function is an unknown scalar to the
+ * verifier: pin it to a valid reason (or 0) so callers' verdicts stay exact. */
+static __always_inline int drop_reason_clamp(int r)
+{
+	/* clang sees the callee's constant returns and would drop the check. */
+	asm volatile("" : "+r"(r));
+	if (r < 0 || r >= XDPNET_DROP_MAX)
+		return XDPNET_DROP_BAD_L3;
+	return r;
+}
 #define STAGE_TO_HOST (-1)
 
 #endif

@@ -19,6 +19,25 @@ static __always_inline __sum16 csum_replace2(__sum16 check, __be16 from, __be16 
 	return (__sum16)~csum_fold32(c);
 }
 
+/* The checksum after a 32-bit field (an address) changed. */
+static __always_inline __sum16 csum_replace4(__sum16 check, __be32 from, __be32 to)
+{
+	__u32 c = (__u16)~check;
+
+	c += (__u16)~(from & 0xffff) + (__u16)~(from >> 16);
+	c += (to & 0xffff) + (to >> 16);
+	return (__sum16)~csum_fold32(c);
+}
+
+/* The IPv4 pseudo-header (RFC 793) of a TCP/UDP segment of l4len bytes,
+ * unfolded. Raw 16-bit loads: one's-complement sums do not care about byte
+ * order as long as the result is stored the same way. */
+static __always_inline __u32 csum_pseudo(__be32 saddr, __be32 daddr, __u8 proto, __u16 l4len)
+{
+	return (saddr & 0xffff) + (saddr >> 16) + (daddr & 0xffff) + (daddr >> 16) +
+	       bpf_htons((__u16)proto) + bpf_htons(l4len);
+}
+
 /* The checksum of a header of `words` 16-bit words from scratch, for headers
  * the router writes itself. words is a constant, so the loop unrolls. */
 static __always_inline __sum16 csum_words(const __u16 *w, int words)

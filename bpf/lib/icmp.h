@@ -14,34 +14,42 @@
 #define ICMP_ERR_HLEN (sizeof(struct iphdr) + sizeof(struct icmphdr)) /* 28 */
 #define ICMP_QUOTE_MAX (60 + 8)
 
-/* Rebuild the frame as an ICMP error (type, code) from `from` (with source
- * MAC router_mac) back to the packet's sender, keeping its L2 tagging so it
- * can leave through the ingress port. `ip` is the validated offending header.
- * 0 or a drop reason. */
-static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
-					       __u8 type, __u8 code, __be32 from,
-					       const __u8 *router_mac)
+/* Rebuild the frame as an ICMP error (type << 8 | code) from `from` (with source
+ * MAC router_mac, packed in the low 48 bits) back to the packet's sender,
+ * keeping its L2 header of l2 bytes so it can leave through the ingress port.
+ * A global function: verified once, not at every call site. 0 or a drop
+ * reason. */
+__attribute__((noinline)) int xdpnet_icmp_error(struct xdp_md *ctx, __u32 l2, __u32 type_code,
+						__be32 from, __u64 router_mac)
 {
+	__u8 type = type_code >> 8, code = type_code & 0xff;
 	__u8 quote[ICMP_QUOTE_MAX] = {};
 	__u8 sender_mac[ETH_ALEN];
-	__be32 sender = ip->saddr;
-	__u32 ihl = ip->ihl * 4;
-	__u32 payload = bpf_ntohs(ip->tot_len) - ihl;
-	__u64 qlen = ihl + (payload >= 8 ? 8 : 0); /* a multiple of 4; 64-bit so the
-						      verifier sees the checked register */
-	__u32 l2 = l2_len(p);
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth;
 	struct icmphdr *icmp;
-	struct iphdr *nip;
-	__u32 sum = 0;
+	struct iphdr *ip, *nip;
+	__be32 sender;
+	__u32 ihl, payload, sum;
+	__u64 qlen;
 	void *l2src;
 
+	if (l2 != sizeof(struct ethhdr) && l2 != sizeof(struct ethhdr) + VLAN_HLEN)
+		return XDPNET_DROP_BAD_L3;
+	ip = data + l2;
+	if ((void *)(ip + 1) > end)
+		return XDPNET_DROP_BAD_L3;
+	sender = ip->saddr;
+	ihl = ip->ihl * 4;
+	payload = bpf_ntohs(ip->tot_len) - ihl;
+	qlen = ihl + (payload >= 8 ? 8 : 0); /* a multiple of 4 */
 	/* Errors are never sent about ICMP errors or non-first fragments. */
 	if (ip->frag_off & bpf_htons(0x1fff))
 		return XDPNET_DROP_TTL_EXCEEDED;
 	if (ip->protocol == IPPROTO_ICMP) {
-		struct icmphdr *oi = (void *)ip + ihl;
+		struct icmphdr *oi = (void *)ip + (ihl & 0x3c);
 
-		if ((void *)(oi + 1) > p->end)
+		if ((void *)(oi + 1) > end)
 			return XDPNET_DROP_BAD_L3;
 		if (oi->type != ICMP_ECHO && oi->type != ICMP_ECHOREPLY)
 			return XDPNET_DROP_TTL_EXCEEDED;
@@ -51,26 +59,30 @@ static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p
 		return XDPNET_DROP_BAD_L3;
 	if (bpf_xdp_load_bytes(ctx, l2, quote, qlen))
 		return XDPNET_DROP_BAD_L3;
-	__builtin_memcpy(sender_mac, p->eth->h_source, ETH_ALEN);
+	eth = data;
+	__builtin_memcpy(sender_mac, eth->h_source, ETH_ALEN);
 
 	/* Room for the new headers in front of the quote, then cut the tail. */
 	if (bpf_xdp_adjust_head(ctx, -(int)ICMP_ERR_HLEN))
 		return XDPNET_DROP_HEADROOM;
-	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
-	l2src = p->data + ICMP_ERR_HLEN;
-	if (l2src + sizeof(struct ethhdr) + VLAN_HLEN > p->end)
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	l2src = data + ICMP_ERR_HLEN;
+	if (l2src + sizeof(struct ethhdr) + VLAN_HLEN > end)
 		return XDPNET_DROP_HEADROOM;
-	__builtin_memcpy(p->data, l2src, sizeof(struct ethhdr) + VLAN_HLEN);
+	__builtin_memcpy(data, l2src, sizeof(struct ethhdr) + VLAN_HLEN);
 	if (bpf_xdp_adjust_tail(ctx, (int)(l2 + ICMP_ERR_HLEN + qlen) - (int)frame_len(ctx)))
 		return XDPNET_DROP_HEADROOM;
-	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
 
-	nip = p->data + l2;
+	eth = data;
+	nip = data + l2;
 	icmp = (void *)(nip + 1);
-	if ((void *)(icmp + 1) > p->end || (void *)(p->eth + 1) > p->end)
+	if ((void *)(icmp + 1) > end || (void *)(eth + 1) > end)
 		return XDPNET_DROP_HEADROOM;
-	__builtin_memcpy(p->eth->h_dest, sender_mac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, router_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, sender_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, &router_mac, ETH_ALEN);
 	nip->version = 4;
 	nip->ihl = 5;
 	nip->tos = 0xc0; /* internetwork control, as Linux sends its errors */
@@ -88,12 +100,33 @@ static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p
 	icmp->code = code;
 	icmp->checksum = 0;
 	icmp->un.gateway = 0;
-	sum = bpf_htons((__u16)type << 8 | code);
+	sum = bpf_htons((__u16)(type << 8 | code));
 #pragma unroll
 	for (int i = 0; i < ICMP_QUOTE_MAX / 2; i++)
 		sum += ((__u16 *)quote)[i]; /* bytes past qlen are zero */
 	icmp->checksum = (__sum16)~csum_fold32(sum);
 	return STAGE_CONTINUE;
+}
+
+/* Pack a MAC into the low 48 bits of a u64 (memory order), for passing it
+ * by value to a global function. */
+static __always_inline __u64 mac_pack(const __u8 *mac)
+{
+	__u64 v = 0;
+
+	__builtin_memcpy(&v, mac, ETH_ALEN);
+	return v;
+}
+
+static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
+					       __u8 type, __u8 code, __be32 from,
+					       const __u8 *router_mac)
+{
+	int r = xdpnet_icmp_error(ctx, l2_len(p), (__u32)type << 8 | code, from, mac_pack(router_mac));
+
+	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	(void)ip;
+	return drop_reason_clamp(r);
 }
 
 #endif

@@ -53,44 +53,62 @@ static __always_inline int neigh_may_ask(struct xdpnet_neigh *n, __u16 vid, __be
 	return bpf_map_update_elem(&xdpnet_neigh, &k, &v, BPF_NOEXIST) == 0;
 }
 
-/* Turn the frame (an IPv4 packet at l2_len(p)) into a broadcast ARP request
- * "who has `target`, tell `sender`" from router_mac. The frame keeps its tag
- * state; the caller sets the VLAN and floods it. 0 or a drop reason. */
-static __always_inline int arp_request_in_place(struct xdp_md *ctx, struct pkt *p,
-						const __u8 *router_mac, __be32 sender,
-						__be32 target)
+/* Turn the frame (an IPv4 packet behind l2 bytes of L2 header, tagged when
+ * 18) into a broadcast ARP request "who has `target`, tell `sender`" from
+ * router_mac (low 48 bits). The frame keeps its tag; the caller sets the VLAN
+ * and floods it. A global function. 0 or a drop reason. */
+__attribute__((noinline)) int xdpnet_arp_request(struct xdp_md *ctx, __u32 l2, __u64 router_mac,
+						 __be32 sender, __be32 target)
 {
-	__u32 l2 = l2_len(p);
 	int delta = (int)(l2 + sizeof(struct arp_ipv4)) - (int)frame_len(ctx);
+	void *data, *end;
+	struct ethhdr *eth;
 	struct arp_ipv4 *a;
 
+	if (l2 != sizeof(struct ethhdr) && l2 != sizeof(struct ethhdr) + VLAN_HLEN)
+		return XDPNET_DROP_BAD_L3;
 	if (delta && bpf_xdp_adjust_tail(ctx, delta))
 		return XDPNET_DROP_HEADROOM;
-	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
-	a = p->data + l2;
-	if ((void *)(a + 1) > p->end)
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	a = data + l2;
+	if ((void *)(a + 1) > end || (void *)(eth + 1) > end)
 		return XDPNET_DROP_HEADROOM;
-	__builtin_memset(p->eth->h_dest, 0xff, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, router_mac, ETH_ALEN);
-	if (p->tag == TAG_8021Q) {
-		struct vlan_hdr *vh = (void *)(p->eth + 1);
+	__builtin_memset(eth->h_dest, 0xff, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, &router_mac, ETH_ALEN);
+	if (l2 > sizeof(struct ethhdr)) {
+		struct vlan_hdr *vh = (void *)(eth + 1);
 
-		if ((void *)(vh + 1) > p->end)
+		if ((void *)(vh + 1) > end)
 			return XDPNET_DROP_HEADROOM;
 		vh->encap_proto = bpf_htons(ETH_P_ARP);
 	} else {
-		p->eth->h_proto = bpf_htons(ETH_P_ARP);
+		eth->h_proto = bpf_htons(ETH_P_ARP);
 	}
 	a->htype = bpf_htons(1);
 	a->ptype = bpf_htons(ETH_P_IP);
 	a->hlen = ETH_ALEN;
 	a->plen = 4;
 	a->op = bpf_htons(ARP_REQUEST);
-	__builtin_memcpy(a->sha, router_mac, ETH_ALEN);
+	__builtin_memcpy(a->sha, &router_mac, ETH_ALEN);
 	__builtin_memcpy(a->spa, &sender, 4);
 	__builtin_memset(a->tha, 0, ETH_ALEN);
 	__builtin_memcpy(a->tpa, &target, 4);
 	return STAGE_CONTINUE;
+}
+
+static __always_inline int arp_request_in_place(struct xdp_md *ctx, struct pkt *p,
+						const __u8 *router_mac, __be32 sender,
+						__be32 target)
+{
+	__u64 mac = 0;
+	int r;
+
+	__builtin_memcpy(&mac, router_mac, ETH_ALEN);
+	r = xdpnet_arp_request(ctx, l2_len(p), mac, sender, target);
+	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	return drop_reason_clamp(r);
 }
 
 #endif

@@ -17,6 +17,7 @@
 #include "icmp.h"
 #include "l3.h"
 #include "neigh.h"
+#include "xlate.h"
 #include "../../maps/route.h"
 
 static __always_inline const struct xdpnet_route *route_lookup(__u32 gen, __be32 daddr)
@@ -42,50 +43,48 @@ enum route_verdict {
 	ROUTE_DELIVER = 1, /* MACs rewritten, p->vid is the target VLAN: L2 delivery */
 	ROUTE_TX,          /* answer built in place: back out of the ingress port */
 	ROUTE_FLOOD,       /* an ARP request built in place, p->vid set: flood it */
+	ROUTE_UPLINK,      /* no network holds the destination: the uplink's business */
+	ROUTE_REDIRECT,    /* redirected already (bpf_redirect_map): XDP_REDIRECT */
+	ROUTE_PASS,        /* up the stack: XDP_PASS */
 };
 
-/* A route_verdict, or -reason for a drop still to be counted. */
-static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 gen,
-				      const struct xdpnet_gateway *in_gw, __u64 now,
-				      struct xdpnet_port_stats *st)
+/* Send a packet whose TTL ran out back as ICMP time-exceeded from gw (the
+ * gateway it arrived through). */
+static __always_inline int route_ttl_exceeded(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
+					      const struct xdpnet_gateway *gw,
+					      struct xdpnet_port_stats *st)
 {
-	const struct xdpnet_gateway *out_gw;
-	const struct xdpnet_route *rt;
-	struct xdpnet_neigh *n;
-	struct iphdr *ip = ipv4_hdr(p);
-	__be32 daddr, hmask;
-	__u16 vid;
 	int r;
 
-	if (!ip)
-		return -XDPNET_DROP_BAD_L3;
-	daddr = ip->daddr;
-	rt = route_lookup(gen, daddr);
-	if (!rt)
-		return -XDPNET_DROP_NO_ROUTE;
-	vid = rt->vid;
-	out_gw = gateway_of(gen, vid);
-	if (!out_gw)
-		return -XDPNET_DROP_STALE_CONFIG;
-	if (daddr == out_gw->gw_ip) {
-		/* Another network's gateway address: the router's own. */
-		r = gateway_echo(p, ip, daddr, in_gw->router_mac, st);
-		return r == STAGE_TX ? ROUTE_TX : -r;
-	}
-	hmask = ipv4_host_mask(out_gw->prefix_len);
+	drop_count(st, XDPNET_DROP_TTL_EXCEEDED);
+	r = icmp_error_in_place(ctx, p, ip, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, gw->gw_ip,
+				gw->router_mac);
+	if (r)
+		return r == XDPNET_DROP_TTL_EXCEEDED ? ROUTE_DROPPED : -r;
+	ctr_add(st, XDPNET_CTR_ICMP_TIME_EXCEEDED, 1);
+	return ROUTE_TX;
+}
+
+/* Deliver an IPv4 packet into network `vid` (whose gateway is out_gw): TTL,
+ * neighbour, MACs. in_gw is the gateway it came through, for time-exceeded
+ * (NULL: it came from the uplink; an expiring TTL is just dropped). */
+static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
+					 __u16 vid, const struct xdpnet_gateway *out_gw,
+					 const struct xdpnet_gateway *in_gw, __u64 now,
+					 struct xdpnet_port_stats *st)
+{
+	__be32 daddr = ip->daddr;
+	__be32 hmask = ipv4_host_mask(out_gw->prefix_len);
+	struct xdpnet_neigh *n;
+	int r;
+
 	if ((daddr & hmask) == 0 || (daddr & hmask) == hmask)
 		return -XDPNET_DROP_NO_ROUTE; /* network or directed broadcast */
-
 	if (ip->ttl <= 1) {
-		drop_count(st, XDPNET_DROP_TTL_EXCEEDED);
-		r = icmp_error_in_place(ctx, p, ip, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL,
-					in_gw->gw_ip, in_gw->router_mac);
-		if (r)
-			return r == XDPNET_DROP_TTL_EXCEEDED ? ROUTE_DROPPED : -r;
-		ctr_add(st, XDPNET_CTR_ICMP_TIME_EXCEEDED, 1);
-		return ROUTE_TX;
+		if (in_gw)
+			return route_ttl_exceeded(ctx, p, ip, in_gw, st);
+		return -XDPNET_DROP_TTL_EXCEEDED;
 	}
-
 	n = neigh_lookup(vid, daddr);
 	if (!n || n->state != XDPNET_NEIGH_REACHABLE) {
 		drop_count(st, XDPNET_DROP_NEIGH_UNRESOLVED);
@@ -98,13 +97,46 @@ static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 g
 		ctr_add(st, XDPNET_CTR_ARP_REQUEST, 1);
 		return ROUTE_FLOOD;
 	}
-
+	r = ipv4_csum_finish(ctx, p, st);
+	if (r)
+		return -r;
+	ip = ipv4_hdr(p);
+	if (!ip || (void *)(p->eth + 1) > p->end)
+		return -XDPNET_DROP_BAD_L3;
 	ipv4_ttl_dec(ip);
 	__builtin_memcpy(p->eth->h_dest, n->mac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, out_gw->router_mac, ETH_ALEN);
 	p->vid = vid;
 	ctr_add(st, XDPNET_CTR_ROUTED, 1);
 	return ROUTE_DELIVER;
+}
+
+/* A route_verdict, or -reason for a drop still to be counted. */
+static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 gen,
+				      const struct xdpnet_gateway *in_gw, __u64 now,
+				      struct xdpnet_port_stats *st)
+{
+	const struct xdpnet_gateway *out_gw;
+	const struct xdpnet_route *rt;
+	struct iphdr *ip = ipv4_hdr(p);
+	__be32 daddr;
+	int r;
+
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	daddr = ip->daddr;
+	rt = route_lookup(gen, daddr);
+	if (!rt)
+		return ROUTE_UPLINK;
+	out_gw = gateway_of(gen, rt->vid);
+	if (!out_gw)
+		return -XDPNET_DROP_STALE_CONFIG;
+	if (daddr == out_gw->gw_ip) {
+		/* Another network's gateway address: the router's own. */
+		r = gateway_echo(p, ip, daddr, in_gw->router_mac, st);
+		return r == STAGE_TX ? ROUTE_TX : -r;
+	}
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, now, st);
 }
 
 #endif

@@ -23,6 +23,7 @@ static __always_inline void ctr_inc_slot(__u32 slot, enum xdpnet_counter c)
 
 static __always_inline void drop_count(struct xdpnet_port_stats *st, int reason)
 {
+	asm volatile("" : "+r"(reason)); /* check and index with the same register */
 	if (st && reason > 0 && reason < XDPNET_DROP_MAX)
 		st->drops[reason]++;
 }

@@ -32,6 +32,8 @@
 enum xdpnet_port_mode {
 	XDPNET_MODE_ACCESS = 1,
 	XDPNET_MODE_TRUNK = 2,
+	XDPNET_MODE_UPLINK = 3, /* a routed host interface (policy networks[].uplink):
+				   IPv4 only, no VLANs, not switched */
 };
 
 enum xdpnet_port_flags {
@@ -49,7 +51,7 @@ struct xdpnet_port {
 	__u8 flags;     /* enum xdpnet_port_flags */
 	__u8 mac[6];    /* the interface's own MAC (the host's, on host ports) */
 	__u32 mac_limit; /* learned MACs allowed, 0 = unlimited */
-	__u32 pad;
+	__be32 ipv4;     /* uplink: its IPv4 address (the masquerade source) */
 	__u64 vlans[XDPNET_VLAN_COUNT / 64]; /* allowed VLANs (trunk); pvid set too */
 };
 
@@ -86,6 +88,12 @@ struct xdpnet_route {
 	__u16 pad;
 };
 
+/* Loader-only: a network's name from the policy (for status and nat show),
+ * per generation and VLAN like the gateway. */
+struct xdpnet_netname {
+	char name[32]; /* NUL-padded */
+};
+
 /* Neighbours on routed VLANs: (vid, IPv4) -> MAC, learned from ARP seen on
  * the VLAN (requests and replies, senders inside the VLAN's subnet) and from
  * the replies to the ARP requests the router sends when it misses one. */
@@ -111,6 +119,116 @@ struct xdpnet_neigh {
 	__u8 pad;
 };
 
+/*
+ * NAT (policy networks[] with an uplink). Per generation and VLAN, like the
+ * gateway: what the network's traffic to the uplink gets.
+ */
+enum xdpnet_nat_flags {
+	XDPNET_NAT_MASQ = 1 << 0, /* source becomes the uplink's address */
+};
+
+enum xdpnet_ct_timeout {
+	XDPNET_TO_TCP_SYN = 0,
+	XDPNET_TO_TCP_EST,
+	XDPNET_TO_TCP_CLOSING,
+	XDPNET_TO_UDP,
+	XDPNET_TO_ICMP,
+	XDPNET_TO_MAX,
+};
+
+struct xdpnet_nat_config {
+	__u32 uplink_ifindex; /* 0: no uplink */
+	__u16 uplink_slot;
+	__u8 flags;           /* enum xdpnet_nat_flags */
+	__u8 pad0;
+	__be32 uplink_ip;     /* the uplink's address */
+	__u16 port_lo;        /* SNAT source ports (host order) */
+	__u16 port_hi;
+	__u32 timeout_s[XDPNET_TO_MAX]; /* enum xdpnet_ct_timeout */
+	__u32 pad1;
+};
+
+/* Port forwards: (uplink, protocol, port) on the uplink's address -> a VM
+ * address and port. Per generation (gen in the key). Also the set of ports
+ * SNAT never hands out on that uplink. */
+struct xdpnet_fwd_key {
+	__u32 ifindex; /* the uplink */
+	__be16 port;
+	__u8 proto;    /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 gen;
+};
+
+struct xdpnet_fwd {
+	__be32 addr;
+	__be16 port;
+	__u16 vid;     /* the network of addr */
+};
+
+/*
+ * Connection tracking. A connection is two entries created and removed
+ * together: one keyed by the tuple its originator sends, one keyed by the
+ * tuple its replies arrive with. Each says what to rewrite its direction's
+ * packets to and names the other (peer). ICMP echo: the identifier is the
+ * "port": sport in requests, dport in replies (the other port is 0).
+ */
+enum xdpnet_ct_side {
+	XDPNET_SIDE_VM = 1,     /* arrived from a network's port */
+	XDPNET_SIDE_UPLINK = 2, /* arrived on the uplink */
+};
+
+struct xdpnet_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 side; /* enum xdpnet_ct_side */
+	__u16 pad;
+};
+
+enum xdpnet_ct_state {
+	XDPNET_CT_TCP_SYN_SENT = 1,
+	XDPNET_CT_TCP_SYN_RECV,
+	XDPNET_CT_TCP_ESTABLISHED,
+	XDPNET_CT_TCP_CLOSING,
+	XDPNET_CT_UDP,
+	XDPNET_CT_ICMP,
+};
+
+enum xdpnet_ct_flags {
+	XDPNET_CT_ORIGINAL = 1 << 0, /* this half is the originator's direction */
+	XDPNET_CT_SNAT = 1 << 1,     /* the connection's source is translated */
+	XDPNET_CT_DNAT = 1 << 2,     /* its destination is (a port forward) */
+};
+
+struct xdpnet_ct {
+	__be32 to_saddr; /* this direction's packets are rewritten to these */
+	__be32 to_daddr;
+	__be16 to_sport;
+	__be16 to_dport;
+	__u32 timeout_s;    /* of the current state */
+	__u64 last_seen_ns; /* datapath clock */
+	__u64 created_ns;
+	__u64 packets;      /* this direction */
+	__u64 bytes;
+	struct xdpnet_ct_key peer;
+	__u16 vid;          /* the network (VLAN) of the VM side */
+	__u8 state;         /* enum xdpnet_ct_state */
+	__u8 flags;         /* enum xdpnet_ct_flags */
+	__u32 pad;
+};
+
+/* SNAT probes at most this many candidate ports before giving up (nat_no_port). */
+#define XDPNET_NAT_PROBES 16
+
+/* XDP metadata in front of a frame passed up for the tc slow path (a routed
+ * packet whose next hop the kernel has not resolved yet). */
+#define XDPNET_META_MAGIC 0x78646e31 /* "xdn1" */
+struct xdpnet_meta {
+	__u32 magic;
+	__u32 ifindex; /* the uplink to send it out of, via bpf_redirect_neigh */
+};
+
 /* Per-generation bridge configuration. */
 struct xdpnet_config {
 	__u64 aging_ns;     /* dynamic FDB entries unused this long are ignored */
@@ -126,12 +244,14 @@ struct xdpnet_state {
 	__u32 abi_version;
 };
 
-/* Loader-only: VLAN offload settings of a port before xdpnet turned them off,
- * restored when the port is detached. */
+/* Loader-only: VLAN offload settings of a port before xdpnet turned them off
+ * (and, on uplinks, whether it turned IPv4 forwarding on), restored when the
+ * port is detached. */
 struct xdpnet_ifsave {
 	__u8 rxvlan;
 	__u8 txvlan;
-	__u8 pad[6];
+	__u8 forwarding; /* uplinks: 1 = xdpnet turned net.ipv4.conf.<if>.forwarding on */
+	__u8 pad[5];
 };
 
 /* Forwarding database: (VLAN, MAC) -> port. */
@@ -172,7 +292,8 @@ struct xdpnet_fdb_cache {
 	__u8 pad[5];
 };
 
-/* Housekeeping (array index 0): the in-kernel FDB aging pass. The timer
+/* Housekeeping (array index 0): the in-kernel FDB aging and connection
+ * expiry pass. The timer
  * keeps running with no xdpnet process because the map is pinned. */
 struct xdpnet_gc {
 	struct bpf_timer timer;
@@ -181,6 +302,7 @@ struct xdpnet_gc {
 	__u64 passes;
 	__u64 removed;
 	__u64 last_run_ns;
+	__u64 ct_removed; /* connections (pairs) the pass expired */
 };
 
 /*
@@ -205,6 +327,11 @@ struct xdpnet_gc {
 	X(BAD_L3, "bad_l3", "ARP or IPv4 to the router, truncated or malformed")       \
 	X(TTL_EXCEEDED, "ttl_exceeded", "routed packet whose TTL ran out (an ICMP time-exceeded went back)") \
 	X(NEIGH_UNRESOLVED, "neigh_unresolved", "routed packet for a neighbour not resolved yet (the router ARPs for it)") \
+	X(NAT_NO_PORT, "nat_no_port", "no free source port in the network's port_range for a new connection") \
+	X(CT_FULL, "ct_full", "connection table full: new connection refused (existing ones unaffected)") \
+	X(NAT_NOT_SYN, "nat_not_syn", "TCP without SYN and without a tracked connection (NAT needs the start)") \
+	X(NAT_PROTO, "nat_proto", "protocol NAT cannot translate (not TCP, UDP or ICMP echo), or a fragment") \
+	X(UPLINK_ROUTE, "uplink_route", "the kernel's FIB has no usable route for it through the uplink") \
 	X(GW_UNSERVED, "gw_unserved", "to a gateway address but not an unfragmented echo request (gateways answer ARP and ping only)")
 
 /* Events that are not drops: forwarding outcomes and learning. */
@@ -228,7 +355,12 @@ struct xdpnet_gc {
 	X(NEIGH_LEARNED, "neigh_learned", "neighbours learned or changed from ARP")    \
 	X(ICMP_TIME_EXCEEDED, "icmp_time_exceeded", "ICMP time-exceeded messages sent back") \
 	X(ARP_TO_ROUTER, "arp_to_router", "ARP replies to the router consumed (after learning)") \
-	X(NEIGH_FAILED, "neigh_update_failed", "neighbours seen but not recorded (table update failed)")
+	X(NEIGH_FAILED, "neigh_update_failed", "neighbours seen but not recorded (table update failed)") \
+	X(NAT_NEW, "nat_new", "connections translated (SNAT, port forwards, hairpin) created from this port") \
+	X(NAT_OUT, "nat_out", "packets sent out of the uplink (translated or routed)") \
+	X(NAT_IN, "nat_in", "packets from the uplink translated back or forwarded in") \
+	X(NAT_SLOW, "nat_slow", "packets passed to tc so the kernel resolves the uplink's next hop") \
+	X(CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left unfinished by the sender (offload), completed before a rewrite")
 
 #define XDPNET_ENUM_DROP(e, n, h) XDPNET_DROP_##e,
 enum xdpnet_drop_reason { XDPNET_DROP_NONE = 0, XDPNET_DROP_REASONS(XDPNET_ENUM_DROP) XDPNET_DROP_MAX };
@@ -258,10 +390,17 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gateway) == 16, "gateway is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_route_key) == 12, "route key is 12 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_route) == 4, "route is 4 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_netname) == 32, "netname is 32 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_neigh_key) == 8, "neigh key is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_neigh) == 16, "neigh is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_nat_config) == 40, "nat config is 40 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd_key) == 8, "fwd key is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd) == 8, "fwd is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct_key) == 16, "ct key is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 72, "ct is 72 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_meta) == 8, "meta is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 56, "gc is 56 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 64, "gc is 64 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_cache) == 32, "fdb cache entry is 32 bytes");
 XDPNET_STATIC_ASSERT((XDPNET_FDB_CACHE_SIZE & (XDPNET_FDB_CACHE_SIZE - 1)) == 0, "cache size is a power of two");

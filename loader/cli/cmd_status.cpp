@@ -8,6 +8,11 @@
 
 namespace xdpnet::cli {
 namespace {
+const char* mode_name(uint8_t mode) {
+    return mode == XDPNET_MODE_ACCESS ? "access" : mode == XDPNET_MODE_UPLINK ? "uplink" : "trunk";
+}
+} // namespace
+namespace {
 
 std::string vlans_text(const struct xdpnet_port& p, bool skip_pvid) {
     policy::VlanSet vs = policy::vlans_of(p);
@@ -43,13 +48,24 @@ void register_status(CLI::App& app, Context& ctx) {
                         {"passes", gc.passes}, {"removed", gc.removed}}},
                 {"ports", nlohmann::json::array()},
                 {"networks", nlohmann::json::array()}};
-            for (const auto& [vid, g] : gateways)
-                j["networks"].push_back({{"vlan", vid}, {"gateway", gw_addr(g)},
-                                         {"router_mac", policy::format_mac(g.router_mac)}});
+            for (const auto& [vid, n] : inst.networks()) {
+                nlohmann::json nj = {{"vlan", vid}, {"name", n.name}, {"gateway", gw_addr(n.gateway)},
+                                     {"router_mac", policy::format_mac(n.gateway.router_mac)}};
+                if (n.nat) {
+                    struct in_addr a = {n.nat->uplink_ip};
+                    nj["uplink"] = {{"ifindex", n.nat->uplink_ifindex}, {"address", inet_ntoa(a)},
+                                    {"masquerade", (n.nat->flags & XDPNET_NAT_MASQ) != 0},
+                                    {"port_range", std::to_string(n.nat->port_lo) + "-" +
+                                                       std::to_string(n.nat->port_hi)}};
+                }
+                j["networks"].push_back(nj);
+            }
+            j["connections"] = {{"entries", inst.connections().size()}, {"capacity", inst.ct_capacity()},
+                                {"expired", gc.ct_removed}};
             for (const auto& p : ports)
                 j["ports"].push_back(
                     {{"name", port_label(p)}, {"ifindex", p.port.ifindex}, {"slot", p.port.slot},
-                     {"mode", p.port.mode == XDPNET_MODE_ACCESS ? "access" : "trunk"},
+                     {"mode", mode_name(p.port.mode)},
                      {"vlan", p.port.mode == XDPNET_MODE_ACCESS ? p.port.pvid : 0},
                      {"vlans", vlans_text(p.port, false)},
                      {"native_vlan", p.port.mode == XDPNET_MODE_TRUNK ? p.port.pvid : 0},
@@ -85,7 +101,7 @@ void register_status(CLI::App& app, Context& ctx) {
             if (p.tc_linked)
                 attach += " + tc";
             std::cout << fmt::format("{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n",
-                                     port_label(p), p.port.slot, access ? "access" : "trunk",
+                                     port_label(p), p.port.slot, mode_name(p.port.mode),
                                      access ? std::to_string(p.port.pvid) : vlans_text(p.port, true),
                                      access ? "" : (p.port.pvid ? std::to_string(p.port.pvid) : "-"),
                                      (p.port.flags & XDPNET_PORT_HOST) ? "yes" : "no", macs,

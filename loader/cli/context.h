@@ -25,6 +25,7 @@ void register_lifecycle(CLI::App& app, Context& ctx); // up, down, apply, check
 void register_status(CLI::App& app, Context& ctx);
 void register_fdb(CLI::App& app, Context& ctx);
 void register_neigh(CLI::App& app, Context& ctx);
+void register_nat(CLI::App& app, Context& ctx);
 void register_stats(CLI::App& app, Context& ctx);
 
 /// Throws Error(Permission) unless the process can load and attach BPF.

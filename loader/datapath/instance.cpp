@@ -32,6 +32,7 @@ namespace {
 
 // TCX attach types (Linux 6.6+); Debian 12's UAPI headers predate them.
 constexpr int kBpfTcxIngress = 46;
+constexpr unsigned kBpfFBefore = 1u << 3; // BPF_F_BEFORE: first in the tcx chain
 
 constexpr const char* kMapNames[] = {"xdpnet_state", "xdpnet_config", "xdpnet_portidx",
                                      "xdpnet_ports", "xdpnet_vlans",  "xdpnet_tx",
@@ -40,6 +41,7 @@ constexpr const char* kMapNames[] = {"xdpnet_state", "xdpnet_config", "xdpnet_po
 
 std::string link_xdp_name(uint32_t ifindex) { return "link_xdp_" + std::to_string(ifindex); }
 std::string link_tc_name(uint32_t ifindex) { return "link_tc_" + std::to_string(ifindex); }
+std::string link_tcnat_name(uint32_t ifindex) { return "link_tcnat_" + std::to_string(ifindex); }
 
 bool path_exists(const std::string& p) {
     struct stat st;
@@ -124,6 +126,10 @@ std::optional<unsigned> config_hz() {
 }
 
 std::string describe_port(const struct xdpnet_port& p) {
+    if (p.mode == XDPNET_MODE_UPLINK) {
+        struct in_addr a = {p.ipv4};
+        return std::string("uplink ") + inet_ntoa(a);
+    }
     std::string s = p.mode == XDPNET_MODE_ACCESS ? "access vlan " + std::to_string(p.pvid)
                                                  : "trunk";
     if (p.mode == XDPNET_MODE_TRUNK) {
@@ -201,6 +207,9 @@ Instance Instance::create(const policy::MapImage& image) {
         throw_sys("open", "embedded BPF object", errno);
     if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_fdb, image.fdb_size))
         throw_sys("size", "xdpnet_fdb", err);
+    // The connection table is preallocated: small when no network NATs.
+    if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_ct, image.ct_size ? image.ct_size : 1024))
+        throw_sys("size", "xdpnet_ct", err);
     if (int err = xdpnet_bpf__load(skel.get()))
         throw_sys("load", "BPF programs (run with -v for the verifier log)", err);
 
@@ -218,6 +227,7 @@ Instance Instance::create(const policy::MapImage& image) {
         {skel->progs.xdpnet_host_flood, "prog_host_flood"},
         {skel->progs.xdpnet_fdb_gc, "prog_fdb_gc"},
         {skel->progs.xdpnet_clock, "prog_clock"},
+        {skel->progs.xdpnet_nat_slow, "prog_nat_slow"},
     };
     for (const auto& [prog, pin] : progs)
         if (int err = bpf_program__pin(prog, (dir + "/" + pin).c_str()))
@@ -282,11 +292,16 @@ void Instance::open_pins() {
     m_.gateway = open("xdpnet_gateway");
     m_.routes = open("xdpnet_routes");
     m_.neigh = open("xdpnet_neigh");
+    m_.natcfg = open("xdpnet_natcfg");
+    m_.netname = open("xdpnet_netname");
+    m_.fwd = open("xdpnet_fwd");
+    m_.ct = open("xdpnet_ct");
     p_.ingress = open("prog_ingress");
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
     p_.fdb_gc = open("prog_fdb_gc");
     p_.clock = open("prog_clock");
+    p_.nat_slow = open("prog_nat_slow");
 }
 
 struct xdpnet_state Instance::state() const {
@@ -459,8 +474,15 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
     // VLANs the stale generation used, and delete their flood maps in one batch.
     std::vector<__u32> flood_keys;
     struct xdpnet_gateway no_gateway = {};
+    struct xdpnet_nat_config no_nat = {};
     for (__u32 vid = 0; vid < XDPNET_VLAN_COUNT; vid++) {
         __u32 key = gen * XDPNET_VLAN_COUNT + vid;
+        auto n = maps::lookup<__u32, struct xdpnet_nat_config>(m_.natcfg, key);
+        if (n && n->uplink_ifindex)
+            maps::update(m_.natcfg, key, no_nat, "xdpnet_natcfg");
+        auto nn = maps::lookup<__u32, struct xdpnet_netname>(m_.netname, key);
+        if (nn && nn->name[0])
+            maps::update(m_.netname, key, xdpnet_netname{}, "xdpnet_netname");
         auto g = maps::lookup<__u32, struct xdpnet_gateway>(m_.gateway, key);
         if (g && g->gw_ip)
             maps::update(m_.gateway, key, no_gateway, "xdpnet_gateway");
@@ -481,6 +503,9 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
     }
     for (const auto& k : route_keys)
         maps::remove(m_.routes, k);
+    for (const auto& k : maps::keys<struct xdpnet_fwd_key>(m_.fwd))
+        if (k.gen == gen)
+            maps::remove(m_.fwd, k);
 }
 
 void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
@@ -535,6 +560,17 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
         r.vid = vid;
         maps::update(m_.routes, k, r, "xdpnet_routes");
     }
+    for (const auto& [vid, c] : image.nat)
+        maps::update(m_.natcfg, __u32(gen * XDPNET_VLAN_COUNT + vid), c, "xdpnet_natcfg");
+    for (const auto& [vid, name] : image.network_names) {
+        struct xdpnet_netname nn = {};
+        std::strncpy(nn.name, name.c_str(), sizeof(nn.name) - 1);
+        maps::update(m_.netname, __u32(gen * XDPNET_VLAN_COUNT + vid), nn, "xdpnet_netname");
+    }
+    for (auto [k, v] : image.forwards) {
+        k.gen = static_cast<__u8>(gen);
+        maps::update(m_.fwd, k, v, "xdpnet_fwd");
+    }
     struct xdpnet_config cfg = image.config;
     cfg.ns_per_jiffy = 1000000000u / kernel_hz();
     maps::update(m_.config, gen, cfg, "xdpnet_config");
@@ -553,8 +589,21 @@ bool Instance::attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode) 
         throw Error(ExitCode::Failure, ifname + " already runs " + other +
                                            " from another tool; detach it (ip link set dev " +
                                            ifname + " xdp off) or leave the port out");
-    // XDP must see VLAN tags in the frame: the offloads would hide them.
-    auto off = netdev::get_vlan_offload(ifname);
+    // An uplink: bpf_fib_lookup answers only for interfaces that forward
+    // IPv4 (net.ipv4.conf.<if>.forwarding); turn it on for this one only.
+    if (port.mode == XDPNET_MODE_UPLINK && netdev::ipv4_forwarding(ifname) == 0) {
+        if (!netdev::set_ipv4_forwarding(ifname, true))
+            throw Error(ExitCode::Failure, ifname + ": could not turn on net.ipv4.conf." + ifname +
+                                               ".forwarding, which NAT through it needs");
+        struct xdpnet_ifsave save = {};
+        save.forwarding = 1;
+        maps::update(m_.ifsave, __u32(port.ifindex), save, "xdpnet_ifsave");
+        spdlog::info("{}: turned net.ipv4.conf.{}.forwarding on (the uplink routes for the "
+                     "NAT networks); down turns it off again", ifname, ifname);
+    }
+    // XDP must see VLAN tags in the frame: the offloads would hide them
+    // (uplinks are not switched: their tags are the host's business).
+    auto off = port.mode == XDPNET_MODE_UPLINK ? std::nullopt : netdev::get_vlan_offload(ifname);
     if (off && (off->rx || off->tx)) {
         struct xdpnet_ifsave save = {};
         save.rxvlan = off->rx;
@@ -603,6 +652,24 @@ bool Instance::attach_tc(const struct xdpnet_port& port) {
     return true;
 }
 
+// The NAT slow path on a switch port, first in the tcx chain (it returns
+// TCX_NEXT for anything not marked by XDP).
+bool Instance::attach_tc_nat(const struct xdpnet_port& port) {
+    std::string pin = dir_ + "/" + link_tcnat_name(port.ifindex);
+    if (path_exists(pin))
+        return false;
+    std::string ifname = netdev::name_of(port.ifindex);
+    LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = kBpfFBefore);
+    Fd link(bpf_link_create(p_.nat_slow.get(), static_cast<int>(port.ifindex),
+                            static_cast<enum bpf_attach_type>(kBpfTcxIngress), &opts));
+    if (!link)
+        throw_sys("attach tcx ingress (NAT slow path) to", ifname, errno);
+    if (bpf_obj_pin(link.get(), pin.c_str()) != 0)
+        throw_sys("pin", pin, errno);
+    spdlog::debug("{}: tc (tcx ingress) attached for the NAT slow path", ifname);
+    return true;
+}
+
 void Instance::detach(const std::string& link_name) {
     std::string pin = dir_ + "/" + link_name;
     if (path_exists(pin))
@@ -627,6 +694,12 @@ void Instance::restore_offload(uint32_t ifindex) {
     if (!save)
         return;
     std::string ifname = netdev::name_of(ifindex);
+    if (save->forwarding) {
+        if (!ifname.empty() && netdev::set_ipv4_forwarding(ifname, false))
+            spdlog::debug("{}: net.ipv4.conf.{}.forwarding off again", ifname, ifname);
+        maps::remove(m_.ifsave, ifindex);
+        return;
+    }
     if (!ifname.empty() && netdev::set_vlan_offload(ifname, {save->rxvlan != 0, save->txvlan != 0}))
         spdlog::debug("{}: VLAN offload restored (rxvlan {}, txvlan {})", ifname,
                       save->rxvlan ? "on" : "off", save->txvlan ? "on" : "off");
@@ -671,6 +744,13 @@ void Instance::apply(const policy::MapImage& image) {
                         std::to_string(image.fdb_size) +
                         ": the FDB cannot be resized while running; `xdpnet down` then `up` "
                         "(the FDB is relearned)");
+    if (image.ct_size > maps::capacity(m_.ct))
+        throw Error(ExitCode::Usage,
+                    "the networks' max_connections need " + std::to_string(image.ct_size) +
+                        " connection-table entries, the running table has " +
+                        std::to_string(maps::capacity(m_.ct)) +
+                        ": it cannot grow while running; `xdpnet down` then `up` (tracked "
+                        "connections are lost)");
     auto st = state();
     uint32_t cur = st.active_gen & 1, next = cur ^ 1;
     auto live = ports_of_gen(cur);
@@ -697,6 +777,8 @@ void Instance::apply(const policy::MapImage& image) {
                 attached.push_back(link_xdp_name(pi.port.ifindex));
             if ((pi.port.flags & XDPNET_PORT_HOST) && attach_tc(pi.port))
                 attached.push_back(link_tc_name(pi.port.ifindex));
+            if (!image.nat.empty() && pi.port.mode != XDPNET_MODE_UPLINK && attach_tc_nat(pi.port))
+                attached.push_back(link_tcnat_name(pi.port.ifindex));
         }
         for (const auto& s : image.static_fdb) {
             struct xdpnet_fdb_entry e = s.entry;
@@ -746,11 +828,13 @@ void Instance::apply(const policy::MapImage& image) {
     }
 
     // 4. Retire what the new policy dropped.
-    std::set<uint32_t> keep, keep_tc;
+    std::set<uint32_t> keep, keep_tc, keep_tcnat;
     for (const auto& pi : image.ports) {
         keep.insert(pi.port.ifindex);
         if (pi.port.flags & XDPNET_PORT_HOST)
             keep_tc.insert(pi.port.ifindex);
+        if (!image.nat.empty() && pi.port.mode != XDPNET_MODE_UPLINK)
+            keep_tcnat.insert(pi.port.ifindex);
     }
     std::vector<struct xdpnet_port> removed;
     for (const auto& p : live) {
@@ -761,6 +845,8 @@ void Instance::apply(const policy::MapImage& image) {
         }
         if (!keep_tc.count(p.ifindex))
             detach(link_tc_name(p.ifindex));
+        if (!keep_tcnat.count(p.ifindex))
+            detach(link_tcnat_name(p.ifindex));
     }
     prune_fdb(removed, image);
     run_gc();
@@ -793,6 +879,47 @@ std::vector<FdbRow> Instance::fdb() const {
             out.push_back({k, *e});
     }
     return out;
+}
+
+std::map<uint16_t, NetworkInfo> Instance::networks() const {
+    std::map<uint16_t, NetworkInfo> out;
+    const uint32_t gen = state().active_gen & 1;
+    for (const auto& [vid, g] : gateways()) {
+        NetworkInfo ni;
+        ni.gateway = g;
+        auto nn = maps::lookup<__u32, struct xdpnet_netname>(m_.netname, gen * XDPNET_VLAN_COUNT + vid);
+        if (nn)
+            ni.name = std::string(nn->name, strnlen(nn->name, sizeof(nn->name)));
+        auto c = maps::lookup<__u32, struct xdpnet_nat_config>(m_.natcfg, gen * XDPNET_VLAN_COUNT + vid);
+        if (c && c->uplink_ifindex)
+            ni.nat = *c;
+        out[vid] = ni;
+    }
+    return out;
+}
+
+std::vector<CtRow> Instance::connections() const {
+    std::vector<CtRow> out;
+    for (const auto& k : maps::keys<struct xdpnet_ct_key>(m_.ct)) {
+        auto e = maps::lookup<struct xdpnet_ct_key, struct xdpnet_ct>(m_.ct, k);
+        if (e)
+            out.push_back({k, *e});
+    }
+    return out;
+}
+
+uint32_t Instance::ct_capacity() const { return maps::capacity(m_.ct); }
+
+size_t Instance::nat_flush(const std::function<bool(const CtRow&)>& match) {
+    size_t n = 0;
+    for (const auto& row : connections()) {
+        if (!(row.entry.flags & XDPNET_CT_ORIGINAL) || !match(row))
+            continue;
+        maps::remove(m_.ct, row.entry.peer);
+        if (maps::remove(m_.ct, row.key))
+            n++;
+    }
+    return n;
 }
 
 std::vector<NeighRow> Instance::neighbours() const {

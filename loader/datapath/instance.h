@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,6 +36,17 @@ struct LivePort {
 struct FdbRow {
     struct xdpnet_fdb_key key;
     struct xdpnet_fdb_entry entry;
+};
+
+struct NetworkInfo {
+    std::string name;
+    struct xdpnet_gateway gateway {};
+    std::optional<struct xdpnet_nat_config> nat; // when it has an uplink
+};
+
+struct CtRow {
+    struct xdpnet_ct_key key;
+    struct xdpnet_ct entry;
 };
 
 struct NeighRow {
@@ -91,6 +103,13 @@ class Instance {
     static void force_remove(const std::string& instance);
 
     std::vector<FdbRow> fdb() const;
+    /// The live generation's networks: vid -> name, gateway, NAT settings.
+    std::map<uint16_t, NetworkInfo> networks() const;
+    /// Every connection-table entry (both halves of each connection).
+    std::vector<CtRow> connections() const;
+    uint32_t ct_capacity() const;
+    /// Removes the connections whose original half matches; returns how many.
+    size_t nat_flush(const std::function<bool(const CtRow&)>& match);
     /// The router's neighbours on routed VLANs (learned from ARP).
     std::vector<NeighRow> neighbours() const;
     /// Forgets neighbours (of one VLAN, or all with vid 0); returns how many.
@@ -119,6 +138,7 @@ class Instance {
     void write_gen(uint32_t gen, const policy::MapImage& image);
     bool attach_xdp(const struct xdpnet_port& port, policy::XdpMode mode);
     bool attach_tc(const struct xdpnet_port& port);
+    bool attach_tc_nat(const struct xdpnet_port& port);
     void detach(const std::string& link_name);
     void restore_offload(uint32_t ifindex);
     /// Invalidates the datapath's per-CPU FDB caches after changing the FDB.
@@ -131,10 +151,10 @@ class Instance {
     std::string dir_;
     struct {
         Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave,
-            gateway, routes, neigh;
+            gateway, routes, neigh, natcfg, fwd, ct, netname;
     } m_;
     struct {
-        Fd ingress, flood_egress, host_flood, fdb_gc, clock;
+        Fd ingress, flood_egress, host_flood, fdb_gc, clock, nat_slow;
     } p_;
 };
 

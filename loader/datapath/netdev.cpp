@@ -7,11 +7,15 @@
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <xdp/libxdp.h>
 
 #include <cerrno>
+#include <fstream>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -86,7 +90,30 @@ std::optional<policy::InterfaceInfo> lookup(const std::string& name) {
     struct ifreq ifr;
     if (sock && ifreq_for(name, ifr) && ::ioctl(sock.get(), SIOCGIFHWADDR, &ifr) == 0)
         std::memcpy(info.mac.data(), ifr.ifr_hwaddr.sa_data, 6);
+    struct ifaddrs* ifa = nullptr;
+    if (::getifaddrs(&ifa) == 0) {
+        for (auto* a = ifa; a; a = a->ifa_next)
+            if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && name == a->ifa_name) {
+                info.ipv4 = ntohl(reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+                break;
+            }
+        ::freeifaddrs(ifa);
+    }
     return info;
+}
+
+int ipv4_forwarding(const std::string& ifname) {
+    std::ifstream f("/proc/sys/net/ipv4/conf/" + ifname + "/forwarding");
+    int v = -1;
+    if (!(f >> v))
+        return -1;
+    return v;
+}
+
+bool set_ipv4_forwarding(const std::string& ifname, bool on) {
+    std::ofstream f("/proc/sys/net/ipv4/conf/" + ifname + "/forwarding");
+    f << (on ? "1" : "0") << std::endl;
+    return static_cast<bool>(f);
 }
 
 policy::InterfaceResolver host_resolver() {

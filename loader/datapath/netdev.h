@@ -12,6 +12,10 @@ namespace xdpnet::netdev {
 std::optional<policy::InterfaceInfo> lookup(const std::string& name);
 /// The resolver the policy compiler uses on a real host.
 policy::InterfaceResolver host_resolver();
+
+/// net.ipv4.conf.<ifname>.forwarding: 0/1, or -1 when unreadable.
+int ipv4_forwarding(const std::string& ifname);
+bool set_ipv4_forwarding(const std::string& ifname, bool on);
 /// Name of an ifindex, or "" when it no longer exists.
 std::string name_of(unsigned ifindex);
 

@@ -12,21 +12,21 @@ namespace {
 
 constexpr uint64_t kSecondNs = 1000000000ull;
 
-/// Slot per port (policy order): previous slots kept when still valid and
-/// free, then the lowest free slots for the rest, in policy order.
-std::vector<uint16_t> assign_slots(const Policy& policy,
+/// Slot per port (policy order, then the uplinks): previous slots kept when
+/// still valid and free, then the lowest free slots for the rest, in order.
+std::vector<uint16_t> assign_slots(const std::vector<std::string>& names,
                                    const std::map<std::string, uint16_t>& previous) {
-    std::vector<int> slot(policy.ports.size(), -1);
+    std::vector<int> slot(names.size(), -1);
     std::vector<bool> taken(XDPNET_MAX_PORTS, false);
-    for (size_t i = 0; i < policy.ports.size(); i++) {
-        auto it = previous.find(policy.ports[i].name);
+    for (size_t i = 0; i < names.size(); i++) {
+        auto it = previous.find(names[i]);
         if (it != previous.end() && it->second < XDPNET_MAX_PORTS && !taken[it->second]) {
             slot[i] = it->second;
             taken[it->second] = true;
         }
     }
     uint16_t next = 0;
-    for (size_t i = 0; i < policy.ports.size(); i++) {
+    for (size_t i = 0; i < names.size(); i++) {
         if (slot[i] >= 0)
             continue;
         while (taken[next])
@@ -55,13 +55,21 @@ VlanSet carried(const PortSpec& p) {
 
 MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
                  const std::map<std::string, uint16_t>& previous_slots) {
-    if (policy.ports.size() > XDPNET_MAX_PORTS)
+    // The uplinks of NAT networks are ports too (mode uplink), after the switch ports.
+    std::vector<std::string> names;
+    for (const PortSpec& p : policy.ports)
+        names.push_back(p.name);
+    std::map<std::string, const NetworkSpec*> uplinks; // name -> first network using it
+    for (const NetworkSpec& n : policy.networks)
+        if (!n.uplink.empty() && uplinks.emplace(n.uplink, &n).second)
+            names.push_back(n.uplink);
+    if (names.size() > XDPNET_MAX_PORTS)
         throw PolicyError({Diagnostic{SourceLoc{policy.file, 0, 0},
-                                      std::to_string(policy.ports.size()) + " ports; at most " +
+                                      std::to_string(names.size()) + " ports and uplinks; at most " +
                                           std::to_string(XDPNET_MAX_PORTS) + " are allowed"}});
 
     std::vector<Diagnostic> diags;
-    const std::vector<uint16_t> slots = assign_slots(policy, previous_slots);
+    const std::vector<uint16_t> slots = assign_slots(names, previous_slots);
 
     MapImage img;
     img.instance = policy.instance;
@@ -113,6 +121,43 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         }
         img.ports.push_back(std::move(pi));
     }
+    std::map<std::string, InterfaceInfo> uplink_info;
+    size_t ui = policy.ports.size();
+    for (const auto& name : std::vector<std::string>(names.begin() + policy.ports.size(), names.end())) {
+        const NetworkSpec& n = *uplinks.at(name);
+        const auto info = resolve(name);
+        const uint16_t slot = slots[ui++];
+        if (!info) {
+            diags.push_back({n.uplink_loc, "uplink: interface '" + name + "' does not exist"});
+            continue;
+        }
+        if (info->ifindex == 0 || info->ifindex >= XDPNET_MAX_IFINDEX) {
+            diags.push_back({n.uplink_loc, "uplink: interface '" + name + "' has ifindex " +
+                                               std::to_string(info->ifindex) + "; xdpnet supports 1.." +
+                                               std::to_string(XDPNET_MAX_IFINDEX - 1)});
+            continue;
+        }
+        if (auto [it, fresh] = by_ifindex.emplace(info->ifindex, name); !fresh) {
+            diags.push_back({n.uplink_loc, "uplink: interface '" + name + "' is the same device as port '" +
+                                               it->second + "'"});
+            continue;
+        }
+        if (info->ipv4 == 0) {
+            diags.push_back({n.uplink_loc, "uplink: interface '" + name + "' has no IPv4 address; "
+                                           "NAT uses the uplink's address, give it one"});
+            continue;
+        }
+        PortImage pi;
+        pi.name = name;
+        std::memset(&pi.port, 0, sizeof(pi.port));
+        pi.port.ifindex = info->ifindex;
+        pi.port.slot = slot;
+        pi.port.mode = XDPNET_MODE_UPLINK;
+        pi.port.ipv4 = htonl(info->ipv4);
+        std::memcpy(pi.port.mac, info->mac.data(), sizeof(pi.port.mac));
+        img.ports.push_back(std::move(pi));
+        uplink_info[name] = *info;
+    }
     if (!diags.empty())
         throw PolicyError(std::move(diags));
 
@@ -139,11 +184,43 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         fi.entry.flags = XDPNET_FDB_STATIC;
         img.static_fdb.push_back(fi);
     }
+    uint64_t connections = 0;
     for (const NetworkSpec& n : policy.networks) {
-        if (!n.uplink.empty())
-            diags.push_back({n.uplink_loc, "uplink: routing to an uplink, masquerade and port "
-                                           "forwards are not in this datapath yet (issue 3 is in "
-                                           "progress); networks route between each other only"});
+        if (!n.uplink.empty()) {
+            const PortImage* up = nullptr;
+            for (const PortImage& pi : img.ports)
+                if (pi.name == n.uplink)
+                    up = &pi;
+            struct xdpnet_nat_config c;
+            std::memset(&c, 0, sizeof(c));
+            c.uplink_ifindex = up->port.ifindex;
+            c.uplink_slot = up->port.slot;
+            c.uplink_ip = up->port.ipv4;
+            c.flags = n.masquerade ? XDPNET_NAT_MASQ : 0;
+            c.port_lo = n.port_lo;
+            c.port_hi = n.port_hi;
+            auto secs = [](uint64_t ns) { return static_cast<uint32_t>(std::max<uint64_t>(1, ns / kSecondNs)); };
+            c.timeout_s[XDPNET_TO_TCP_SYN] = secs(n.timeouts.tcp_syn_ns);
+            c.timeout_s[XDPNET_TO_TCP_EST] = secs(n.timeouts.tcp_established_ns);
+            c.timeout_s[XDPNET_TO_TCP_CLOSING] = secs(n.timeouts.tcp_closing_ns);
+            c.timeout_s[XDPNET_TO_UDP] = secs(n.timeouts.udp_ns);
+            c.timeout_s[XDPNET_TO_ICMP] = secs(n.timeouts.icmp_ns);
+            img.nat[n.vlan] = c;
+            connections += n.max_connections;
+            for (const PortForwardSpec& f : n.port_forwards) {
+                struct xdpnet_fwd_key k;
+                std::memset(&k, 0, sizeof(k));
+                k.ifindex = up->port.ifindex;
+                k.port = htons(f.port);
+                k.proto = f.proto;
+                struct xdpnet_fwd v;
+                std::memset(&v, 0, sizeof(v));
+                v.addr = htonl(f.to_addr);
+                v.port = htons(f.to_port);
+                v.vid = n.vlan;
+                img.forwards.emplace_back(k, v);
+            }
+        }
         struct xdpnet_gateway gw;
         std::memset(&gw, 0, sizeof(gw));
         gw.gw_ip = htonl(n.gateway);
@@ -152,6 +229,11 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         std::memcpy(gw.router_mac, mac.data(), sizeof(gw.router_mac));
         img.gateways[n.vlan] = gw;
         img.network_names[n.vlan] = n.name;
+    }
+    if (connections) {
+        // Two entries per connection; NAT housekeeping runs every second.
+        img.ct_size = static_cast<uint32_t>(std::min<uint64_t>(2 * connections, 1u << 25));
+        img.gc_interval_ns = kSecondNs;
     }
     if (!diags.empty())
         throw PolicyError(std::move(diags));

@@ -157,6 +157,7 @@ Policy load_policy_file(const std::string& path);
 struct InterfaceInfo {
     uint32_t ifindex = 0;
     MacAddr mac{};
+    uint32_t ipv4 = 0; // its first IPv4 address, host byte order; 0 = none
 };
 /// name -> info, or nullopt when the interface does not exist.
 using InterfaceResolver = std::function<std::optional<InterfaceInfo>(const std::string&)>;
@@ -184,6 +185,9 @@ struct MapImage {
     std::vector<StaticFdbImage> static_fdb;
     std::map<uint16_t, struct xdpnet_gateway> gateways; // vid -> gateway
     std::map<uint16_t, std::string> network_names;      // vid -> network name
+    std::map<uint16_t, struct xdpnet_nat_config> nat;  // vid -> uplink/NAT settings
+    std::vector<std::pair<struct xdpnet_fwd_key, struct xdpnet_fwd>> forwards; // key.gen = 0
+    uint32_t ct_size = 0; // connection-table entries (two per connection); 0: no NAT
 };
 
 /// The router MAC xdpnet answers for on a VLAN: locally administered,

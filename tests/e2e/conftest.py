@@ -48,7 +48,20 @@ LAN_IP = "192.168.50.2"
 STATIC_MAC = "52:54:00:00:00:99"  # lab.yaml static_fdb: VLAN 10 on vm2
 
 VMS = ["vm1", "vm2", "vm3", "vm4"]
-NAMESPACES = VMS + ["lan"]
+
+# The NAT network natnet (lab.yaml, VLAN 30): vm5 behind the uplink Pwan, the
+# "internet" namespace P inet on its other end (Lab.port("inet") is Pwan).
+VM_MAC["vm5"] = "52:54:00:00:00:05"
+VM_IP["vm5"] = "10.0.30.5"
+NAT_VLAN = 30
+NAT_GW = "10.0.30.1"
+WAN_IP = "203.0.113.1"      # the host's address on the uplink: masquerade's source
+INET_IP = "203.0.113.2"     # the internet namespace's eth0
+FAR_IP = "198.51.100.1"     # on lo in the internet namespace, routed by the host via INET_IP
+NAT_PORT_RANGE = (20000, 29999)
+NAT_NAMESPACES = ["vm5", "inet"]
+
+NAMESPACES = VMS + ["lan"] + NAT_NAMESPACES
 
 
 def pytest_addoption(parser):
@@ -60,6 +73,10 @@ def pytest_addoption(parser):
                      help="xdpnet instance name used by the tests")
     parser.addoption("--lab-policy", default=str(LAB_YAML),
                      help="the lab policy (written for prefix 'xn'; renamed to --lab-prefix)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (still part of the normal run; deselect with -m 'not slow')")
 
 
 def pytest_report_header(config):
@@ -141,6 +158,295 @@ class Capture:
 
     def summary(self) -> str:
         return f"{self.ns}/{self.iface}: " + "; ".join(p.summary() for p in self.packets[:20])
+
+
+# ---- NAT helpers: small Python servers and clients run inside lab namespaces ----
+# They speak one JSON object per line on stdout; closing their stdin ends them.
+
+# PEER_SERVER: `proto bind port mode`. TCP "reply" mode reads one line, answers
+# "peer=IP:PORT" (the address it sees the client as; an HTTP response when the line
+# is a GET) and closes once the client has (so a held connection stays established);
+# "sink" mode reads to EOF and closes without answering.
+# UDP answers every datagram with "peer=IP:PORT", from the address it was sent to.
+# Each connection/datagram is reported as {"event": "conn", ...} ("reply" mode only);
+# on stdin EOF it prints {"event": "summary", "count": N, "peer_ips": {ip: n}} and exits
+# ("sink" mode first waits for the connections still queued).
+PEER_SERVER_PY = r'''
+import json, socket, struct, sys, threading, time
+proto, bind, port, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+lock = threading.Lock()
+count = 0
+peer_ips = {}
+def out(**kw):
+    with lock:
+        sys.stdout.write(json.dumps(kw) + "\n")
+        sys.stdout.flush()
+def note(peer):
+    global count
+    with lock:
+        count += 1
+        peer_ips[peer[0]] = peer_ips.get(peer[0], 0) + 1
+def tcp_conn(c, peer):
+    try:
+        c.settimeout(10)
+        local = c.getsockname()
+        note(peer)
+        if mode == "sink":
+            while c.recv(65536):
+                pass
+            return
+        data = b""
+        while b"\n" not in data:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        line = data.split(b"\n")[0].decode(errors="replace").strip()
+        body = "peer=%s:%d\n" % (peer[0], peer[1])
+        if line.startswith("GET "):
+            c.sendall(("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+                       % (len(body), body)).encode())
+        else:
+            c.sendall(body.encode())
+        out(event="conn", proto="tcp", peer=list(peer), local=list(local), data=line)
+        # The client closes first: a held connection stays established.
+        while c.recv(65536):
+            pass
+    except OSError as e:
+        out(event="error", peer=list(peer), error=str(e))
+    finally:
+        c.close()
+def tcp_loop(s):
+    while True:
+        c, peer = s.accept()
+        threading.Thread(target=tcp_conn, args=(c, peer), daemon=True).start()
+IP_PKTINFO = 8  # Linux; struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
+def udp_loop(s):
+    # Answer from the address the datagram was sent to (a server on 0.0.0.0 would
+    # otherwise answer from the address of the route back).
+    while True:
+        data, anc, _, peer = s.recvmsg(65536, socket.CMSG_SPACE(12))
+        local = bind
+        for level, kind, cdata in anc:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                local = socket.inet_ntoa(struct.unpack("i4s4s", cdata[:12])[2])
+        note(peer)
+        s.sendmsg([("peer=%s:%d\n" % (peer[0], peer[1])).encode()],
+                  [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("i4s4s", 0, socket.inet_aton(local), bytes(4)))],
+                  0, peer)
+        out(event="conn", proto="udp", peer=list(peer), local=[local, port],
+            data=data.split(b"\n")[0].decode(errors="replace").strip())
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if proto == "udp":
+    s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+s.bind((bind, port))
+if proto == "tcp":
+    s.listen(4096)
+threading.Thread(target=tcp_loop if proto == "tcp" else udp_loop, args=(s,), daemon=True).start()
+out(event="ready", proto=proto, bind=bind, port=port)
+sys.stdin.read()
+# "sink": connections still in the accept queue or being handled count too;
+# wait until the count stands still (at most 15 s).
+deadline = time.monotonic() + (15 if mode == "sink" else 0)
+while time.monotonic() < deadline:
+    with lock:
+        before = count
+    time.sleep(0.5)
+    with lock:
+        if count == before and threading.active_count() <= 2:
+            break
+with lock:
+    summary = dict(event="summary", count=count, peer_ips=dict(peer_ips))
+out(**summary)
+'''
+
+# HELD_TCP_CLIENT: `dst port sport data`. Connects (from source port `sport` unless 0),
+# sends `data` and a newline, reads the first answer line, prints
+# {"event": "connected", "local": [ip, port], "reply": "..."} and keeps the connection
+# open until its stdin closes; then closes it normally (FIN).
+HELD_TCP_CLIENT_PY = r'''
+import json, socket, sys
+dst, port, sport, data = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def out(**kw):
+    sys.stdout.write(json.dumps(kw) + "\n")
+    sys.stdout.flush()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sport:
+    s.bind(("0.0.0.0", sport))
+s.settimeout(8)
+try:
+    s.connect((dst, port))
+    s.sendall(data.encode() + b"\n")
+    buf = b""
+    while b"\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+except OSError as e:
+    out(event="error", error="%s: %s" % (type(e).__name__, e))
+    sys.exit(1)
+out(event="connected", local=list(s.getsockname()), reply=buf.decode(errors="replace").strip())
+sys.stdin.read()
+s.close()
+'''
+
+# TCP_BURST_CLIENT: `dst port count`. `count` sequential connect / send 1 byte / close
+# (default SO_LINGER: a normal FIN close); prints
+# {"ok": n, "failed": n, "errors": {what: n}, "seconds": t}.
+TCP_BURST_CLIENT_PY = r'''
+import json, socket, sys, time
+dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ok = failed = 0
+errors = {}
+t0 = time.monotonic()
+for i in range(count):
+    s = socket.socket()
+    s.settimeout(20)  # SYN retransmissions (1 s, 3 s, 7 s...) count as slow, not failed
+    try:
+        s.connect((dst, port))
+        s.sendall(b"x")
+        ok += 1
+    except OSError as e:
+        failed += 1
+        k = type(e).__name__ + ": " + str(e)
+        errors[k] = errors.get(k, 0) + 1
+    finally:
+        s.close()
+print(json.dumps(dict(ok=ok, failed=failed, errors=errors, seconds=time.monotonic() - t0)), flush=True)
+'''
+
+
+class _JsonLinesProc:
+    """A process in a lab namespace speaking JSON lines on stdout; closing stdin ends it."""
+
+    def __init__(self, lab: "Lab", ns: str | None, argv: list[str], what: str):
+        import threading
+
+        self.what = what
+        self.events: list[dict] = []
+        self.raw: list[str] = []
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(lab.ns_cmd(ns) + argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        assert self.proc.stdout
+        for line in self.proc.stdout:
+            with self._cond:
+                self.raw.append(line)
+                with contextlib.suppress(json.JSONDecodeError):
+                    self.events.append(json.loads(line))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_event(self, pred, timeout: float) -> dict | None:
+        """The first event matching pred, waiting up to `timeout` s; None if none came."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for e in self.events:
+                    if pred(e):
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    return None
+                self._cond.wait(min(left, 0.2))
+
+    def stderr_text(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+    def finish(self, timeout: float = 10) -> int:
+        """Closes stdin (the process's cue to end), waits; kills it if it does not."""
+        if self.proc.stdin and not self.proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+class PeerServer(_JsonLinesProc):
+    """PEER_SERVER_PY in a namespace. conns(): what it saw, by connection/datagram."""
+
+    def __init__(self, lab: "Lab", ns: str | None, proto: str, bind: str, port: int, mode: str = "reply"):
+        super().__init__(lab, ns, [PY, "-c", PEER_SERVER_PY, proto, bind, str(port), mode],
+                         f"{proto} server {bind}:{port} in {ns or 'the host'}")
+        self.proto, self.bind, self.port = proto, bind, port
+        self.summary: dict | None = None
+        if not self.wait_event(lambda e: e.get("event") == "ready", timeout=10):
+            self.kill()
+            raise AssertionError(f"{self.what} did not start: {''.join(self.raw)}{self.stderr_text()}")
+
+    def conns(self) -> list[dict]:
+        with self._cond:
+            return [e for e in self.events if e.get("event") == "conn"]
+
+    def wait_conn(self, pred=lambda e: True, timeout: float = 5) -> dict | None:
+        return self.wait_event(lambda e: e.get("event") == "conn" and pred(e), timeout)
+
+    def errors(self) -> list[dict]:
+        with self._cond:
+            return [e for e in self.events if e.get("event") == "error"]
+
+    def stop(self) -> dict | None:
+        """Ends the server; returns its summary ({"count", "peer_ips"}) or None."""
+        self.finish()
+        self.summary = next((e for e in self.events if e.get("event") == "summary"), None)
+        return self.summary
+
+
+class HeldTcp(_JsonLinesProc):
+    """HELD_TCP_CLIENT_PY: one TCP connection, open until close()."""
+
+    def __init__(self, lab: "Lab", ns: str, dst: str, port: int, sport: int = 0, data: str = "hello"):
+        super().__init__(lab, ns, [PY, "-c", HELD_TCP_CLIENT_PY, dst, str(port), str(sport), data],
+                         f"TCP client {ns} -> {dst}:{port}")
+        e = self.wait_event(lambda e: e.get("event") in ("connected", "error"), timeout=15)
+        if not e or e["event"] != "connected":
+            self.kill()
+            raise AssertionError(f"{self.what}: no connection: {e or ''.join(self.raw)}\n{self.stderr_text()}")
+        self.local = tuple(e["local"])
+        self.reply = e["reply"]
+
+    def close(self):
+        self.finish()
+
+
+def parse_peer(text: str) -> tuple[str, int] | None:
+    """("IP", port) from a PEER_SERVER answer ("peer=IP:PORT") anywhere in `text`."""
+    m = re.search(r"peer=(\d+\.\d+\.\d+\.\d+):(\d+)", text)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def nat_match(entry: dict, proto: str | None = None, kind: str | None = None,
+              original: dict | None = None, reply: dict | None = None) -> bool:
+    """True when a `nat show --json` entry has these fields (tuples compared key by key)."""
+    if proto is not None and entry.get("proto") != proto:
+        return False
+    if kind is not None and entry.get("kind") != kind:
+        return False
+    for side, want in (("original", original), ("reply", reply)):
+        if want and any(entry.get(side, {}).get(k) != v for k, v in want.items()):
+            return False
+    return True
 
 
 class RedirectWatch:
@@ -227,7 +533,10 @@ class Lab:
         return self.prefix + name
 
     def port(self, name: str) -> str:
-        """Host-side port (root namespace) of a lab member: 'vm1'..'vm4', 'up0'/'lan'."""
+        """Host-side port (root namespace) of a lab member: 'vm1'..'vm5', 'up0'/'lan',
+        'wan'/'inet' (the NAT uplink: a host interface, not a switch port)."""
+        if name == "inet":
+            return self.prefix + "wan"
         return self.prefix + ("up0" if name == "lan" else name)
 
     def ifindex(self, port: str) -> int:
@@ -237,7 +546,7 @@ class Lab:
     def policy_text(self, base: str) -> str:
         """A lab policy (written for prefix xn) with the lab's prefix and the tests' instance."""
         text = base
-        text = re.sub(r"\bxn(vm[1-4]|up0)\b", lambda m: self.prefix + m.group(1), text)
+        text = re.sub(r"\bxn(vm[1-5]|up0|wan)\b", lambda m: self.prefix + m.group(1), text)
         text, n = re.subn(r"(?m)^instance:\s*\S+", f"instance: {self.instance}", text)
         assert n == 1, "lab.yaml has no top-level 'instance:'"
         return text
@@ -349,6 +658,55 @@ class Lab:
             if srv.poll() is None:
                 srv.kill()
             srv.wait(timeout=5)
+
+    # ---- NAT (natnet: vm5 behind the uplink Pwan, the internet namespace "inet") ----
+    def server(self, ns: str | None, proto: str, bind: str, port: int, mode: str = "reply") -> "PeerServer":
+        """A PeerServer in `ns` (stop() it, or use served())."""
+        return PeerServer(self, ns, proto, bind, port, mode)
+
+    @contextlib.contextmanager
+    def served(self, ns: str | None, proto: str, bind: str, port: int, mode: str = "reply"):
+        """A PeerServer for the duration of the block; always stopped."""
+        srv = PeerServer(self, ns, proto, bind, port, mode)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+
+    @contextlib.contextmanager
+    def held_tcp(self, ns: str, dst: str, port: int, sport: int = 0, data: str = "hello"):
+        """One TCP connection from `ns`, open for the duration of the block."""
+        c = HeldTcp(self, ns, dst, port, sport, data)
+        try:
+            yield c
+        finally:
+            c.close()
+
+    def nc(self, ns: str | None, dst: str, port: int, data: str, udp: bool = False, sport: int | None = None,
+           timeout: int = 3):
+        """OpenBSD nc from `ns`: sends `data` and a newline, returns the CompletedProcess with
+        what came back on stdout. TCP: shuts its side down after the data (-N). UDP: waits for
+        one answer datagram (-W 1) or `timeout` seconds."""
+        cmd = ["nc", "-n", "-w", timeout]
+        cmd += ["-u", "-W", "1"] if udp else ["-N"]
+        if sport:
+            cmd += ["-p", sport]
+        return self.run(ns, cmd + [dst, port], timeout=timeout + 10, input=data + "\n")
+
+    def tcp_burst(self, ns: str, dst: str, port: int, count: int, timeout: float = 600) -> dict:
+        """`count` sequential TCP connect/send/close from `ns` (TCP_BURST_CLIENT_PY); its summary."""
+        r = self.run(ns, [PY, "-c", TCP_BURST_CLIENT_PY, dst, port, count], timeout=timeout)
+        assert r.returncode == 0, f"TCP burst client in {ns} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def nat_show(self) -> list[dict]:
+        j = self.xj("nat", "show")
+        assert isinstance(j, list), f"nat show --json is not a list: {j!r}"
+        return j
+
+    def nat_find(self, entries=None, **match) -> list[dict]:
+        """Entries of `nat show` (or `entries`) matching nat_match(**match)."""
+        return [e for e in (self.nat_show() if entries is None else entries) if nat_match(e, **match)]
 
     def send(self, ns: str, frames, count: int = 1, interval: float = 0.0, iface: str = "eth0"):
         """Send scapy frames (or raw bytes) from `ns` exactly as built."""

@@ -11,7 +11,7 @@ def _router_mac(lab, vlan: int) -> str:
 
 def test_status_lists_the_gateways(lab):
     nets = {n["vlan"]: n["gateway"] for n in lab.status()["networks"]}
-    assert nets == {10: "10.0.10.254/24", 20: "10.0.20.254/24"}, nets
+    assert nets == {10: "10.0.10.254/24", 20: "10.0.20.254/24", 30: "10.0.30.1/24"}, nets
 
 
 def test_vms_ping_their_gateway(lab):

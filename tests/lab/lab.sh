@@ -1,6 +1,6 @@
 #!/bin/bash
-# xdpnet netns lab: four "VMs" and a "physical LAN" around the root namespace,
-# which plays the host running xdpnet.
+# xdpnet netns lab: five "VMs", a "physical LAN" and an "internet" around the
+# root namespace, which plays the host running xdpnet.
 #
 #   lab.sh up     [--prefix P]   (re)create the lab (tears down a previous one first)
 #   lab.sh down   [--prefix P]   remove everything the lab made; idempotent
@@ -14,8 +14,21 @@
 #   ns P vm2  eth0 52:54:00:00:00:02 10.0.10.2/24              <-> root: Pvm2  (access VLAN 10)
 #   ns P vm3  eth0 52:54:00:00:00:03 10.0.20.3/24 10.0.10.33/24 <-> root: Pvm3  (access VLAN 20)
 #   ns P vm4  eth0 52:54:00:00:00:04 10.0.10.4/24              <-> root: Pvm4  (access VLAN 10)
+#   ns P vm5  eth0 52:54:00:00:00:05 10.0.30.5/24              <-> root: Pvm5  (access VLAN 30)
+#             default via 10.0.30.1 (natnet's gateway, served by xdpnet)
 #   ns P lan  eth0 52:54:00:00:00:50 192.168.50.2/24           <-> root: Pup0  (trunk, native VLAN 1)
 #                                       root: Pup0 52:54:00:00:00:fe 192.168.50.1/24 (the host)
+#   ns P inet eth0 52:54:00:00:00:60 203.0.113.2/24            <-> root: Pwan  (not a switch port)
+#             lo 198.51.100.1/32 (a server "far away")
+#                                       root: Pwan 52:54:00:00:00:fd 203.0.113.1/24 (the host)
+#                                       root: route 198.51.100.0/24 via 203.0.113.2 dev Pwan
+#
+# P inet is "the internet" behind the NAT network natnet (lab.yaml): Pwan is
+# natnet's uplink, a routed host interface with the host's own address, which
+# masquerade puts on vm5's outgoing connections and port forwards listen on.
+# Nothing in P inet routes to 10.0.30.0/24, so only translated traffic can be
+# answered. The host's default route is never touched, and nothing needs
+# ip_forward: xdpnet translates and forwards in XDP.
 #
 # lan-up makes the "physical LAN" a switched LAN with hosts on VLANs: a second
 # xdpnet instance (P lan, run inside ns P lan, policy tests/lab/lan.yaml) is its
@@ -40,6 +53,8 @@
 # into another veth loses its CHECKSUM_PARTIAL state, so TCP between VMs
 # would arrive with unfinished checksums (ping works, TCP stalls). The LAN end
 # keeps it on: traffic for the host goes up with XDP_PASS, which keeps it.
+# The inet end has it off like a VM: replies and port-forwarded connections
+# from the internet are XDP-redirected from Pwan into a VM's port.
 set -euo pipefail
 
 usage() {
@@ -68,14 +83,27 @@ if [ ${#P} -gt 11 ]; then
 	exit 2
 fi
 
-VMS="vm1 vm2 vm3 vm4"
-declare -A VM_MAC=([vm1]=52:54:00:00:00:01 [vm2]=52:54:00:00:00:02 [vm3]=52:54:00:00:00:03 [vm4]=52:54:00:00:00:04)
-declare -A PORT_MAC=([vm1]=52:54:00:00:01:01 [vm2]=52:54:00:00:01:02 [vm3]=52:54:00:00:01:03 [vm4]=52:54:00:00:01:04)
-declare -A VM_ADDR=([vm1]="10.0.10.1/24" [vm2]="10.0.10.2/24" [vm3]="10.0.20.3/24 10.0.10.33/24" [vm4]="10.0.10.4/24")
+VMS="vm1 vm2 vm3 vm4 vm5"
+declare -A VM_MAC=([vm1]=52:54:00:00:00:01 [vm2]=52:54:00:00:00:02 [vm3]=52:54:00:00:00:03 [vm4]=52:54:00:00:00:04
+	[vm5]=52:54:00:00:00:05)
+declare -A PORT_MAC=([vm1]=52:54:00:00:01:01 [vm2]=52:54:00:00:01:02 [vm3]=52:54:00:00:01:03 [vm4]=52:54:00:00:01:04
+	[vm5]=52:54:00:00:01:05)
+declare -A VM_ADDR=([vm1]="10.0.10.1/24" [vm2]="10.0.10.2/24" [vm3]="10.0.20.3/24 10.0.10.33/24" [vm4]="10.0.10.4/24"
+	[vm5]="10.0.30.5/24")
+# A VM's default route (only the NAT network's VM has one).
+declare -A VM_GW=([vm5]=10.0.30.1)
 LAN_MAC=52:54:00:00:00:50
 UP_MAC=52:54:00:00:00:fe
 HOST_ADDR=192.168.50.1/24
 LAN_ADDR=192.168.50.2/24
+# The "internet" (natnet's uplink side).
+INET_MAC=52:54:00:00:00:60
+WAN_MAC=52:54:00:00:00:fd
+WAN_ADDR=203.0.113.1/24
+INET_ADDR=203.0.113.2/24
+INET_GW=203.0.113.2
+FAR_ADDR=198.51.100.1/32
+FAR_NET=198.51.100.0/24
 
 log() { echo "lab: $*"; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -101,13 +129,13 @@ no_ipv6() { # NS|"" IF
 	"${pre[@]}" sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" >/dev/null 2>&1 || true
 }
 
-ns_list() { echo "${P}h10 ${P}h20 ${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}lan"; }
+ns_list() { echo "${P}h10 ${P}h20 ${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}vm5 ${P}lan ${P}inet"; }
 LAN_HOSTS="h10 h20"
 declare -A LH_MAC=([h10]=52:54:00:00:00:a1 [h20]=52:54:00:00:00:a2)
 declare -A LH_ADDR=([h10]="10.0.10.100/24" [h20]="10.0.20.100/24 10.0.10.200/24")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAN_PIN=/sys/fs/bpf/xdpnet/${P}lan
-root_links() { echo "${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}up0"; }
+root_links() { echo "${P}vm1 ${P}vm2 ${P}vm3 ${P}vm4 ${P}vm5 ${P}up0 ${P}wan"; }
 
 ns_exists() { [ -e "/run/netns/$1" ]; }
 link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
@@ -227,8 +255,11 @@ do_up() {
 		# (ICMP still works).
 		nsx "$ns" ethtool -K eth0 tx off >/dev/null
 		nsx "$ns" ip link set eth0 up
+		if [ -n "${VM_GW[$vm]:-}" ]; then
+			nsx "$ns" ip route add default via "${VM_GW[$vm]}" dev eth0
+		fi
 		ip link set "${P}$vm" up
-		log "$ns eth0 ${VM_MAC[$vm]} ${VM_ADDR[$vm]} <-> ${P}$vm"
+		log "$ns eth0 ${VM_MAC[$vm]} ${VM_ADDR[$vm]}${VM_GW[$vm]:+ via ${VM_GW[$vm]}} <-> ${P}$vm"
 	done
 
 	ns=${P}lan
@@ -239,17 +270,34 @@ do_up() {
 	ip link set "${P}up0" up
 	log "$ns eth0 $LAN_MAC $LAN_ADDR <-> ${P}up0 $UP_MAC $HOST_ADDR (host)"
 
+	# The internet: replies and forwarded connections are XDP-redirected
+	# from Pwan into VM ports, so checksums are done here, like in a VM.
+	ns=${P}inet
+	make_pair "$ns" "${P}wan" "$INET_MAC" "$WAN_MAC"
+	nsx "$ns" ethtool -K eth0 tx off >/dev/null
+	nsx "$ns" ip addr add "$INET_ADDR" dev eth0
+	nsx "$ns" ip addr add "$FAR_ADDR" dev lo
+	nsx "$ns" ip link set eth0 up
+	ip addr add "$WAN_ADDR" dev "${P}wan"
+	ip link set "${P}wan" up
+	log "$ns eth0 $INET_MAC $INET_ADDR, lo $FAR_ADDR <-> ${P}wan $WAN_MAC $WAN_ADDR (host)"
+
 	# Wait for carrier on every pair.
 	local i ok
 	for i in $(seq 1 50); do
 		ok=1
-		for vm in $VMS up0; do
+		for vm in $VMS up0 wan; do
 			[ "$(cat /sys/class/net/${P}$vm/operstate 2>/dev/null)" = up ] || ok=0
 		done
 		[ $ok -eq 1 ] && break
 		sleep 0.1
 	done
 	[ $ok -eq 1 ] || { echo "lab.sh: links did not come up" >&2; exit 1; }
+	# The far server's network, through the internet namespace. A specific
+	# route only: the host's default route is none of the lab's business. It
+	# goes away with ${P}wan.
+	ip route replace "$FAR_NET" via "$INET_GW" dev "${P}wan"
+	log "host route $FAR_NET via $INET_GW dev ${P}wan"
 	trap - EXIT
 	log "up (prefix $P)"
 }
@@ -262,6 +310,13 @@ do_status() {
 			any=1
 			printf '  %-10s ' "$ns"
 			nsx "$ns" ip -br addr show dev eth0 2>/dev/null | tr -s ' ' || echo "(no eth0)"
+			# Extra addresses on lo (the internet's far server), default routes.
+			local extra
+			extra=$(nsx "$ns" ip -br -4 addr show dev lo 2>/dev/null | tr -s ' ' | cut -d' ' -f3- |
+				sed 's#127\.0\.0\.1/8##' | xargs || true)
+			[ -n "$extra" ] && printf '  %-10s   lo: %s\n' "" "$extra"
+			extra=$(nsx "$ns" ip route show default 2>/dev/null || true)
+			[ -n "$extra" ] && printf '  %-10s   %s\n' "" "$extra"
 		fi
 	done
 	echo "root-namespace ports:"
@@ -273,6 +328,10 @@ do_status() {
 			printf '  %-10s %s %s\n' "$ifc" "$(ip -br addr show dev "$ifc" | tr -s ' ')" "${xdp:+[$xdp]}"
 		fi
 	done
+	if link_exists "${P}wan"; then
+		echo "host routes via ${P}wan:"
+		ip route show dev "${P}wan" | sed 's/^/  /'
+	fi
 	[ $any -eq 1 ] || echo "  (lab with prefix '$P' is down)"
 }
 

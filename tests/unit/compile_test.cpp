@@ -94,7 +94,7 @@ TEST(Compile, AccessPortExactBytes) {
     want.vlans[0] = 1ull << 10;
     const xdpnet_port& got = port(img, "vm1").port;
     EXPECT_EQ(std::memcmp(&got, &want, sizeof(want)), 0);
-    EXPECT_EQ(got.pad, 0u);
+    EXPECT_EQ(got.ipv4, 0u);
 }
 
 TEST(Compile, TrunkPortExactBytes) {

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Connection tracking and NAT (networks with an uplink).
+ *
+ * A connection is two xdpnet_ct entries created and removed together: the
+ * originator's tuple and the reply tuple, each holding what its direction is
+ * rewritten to. This file decides (lookup, create, track state); it does not
+ * touch the packet, so the XDP fast path and the tc slow path share it. The
+ * XDP rewrite is in xlate.h, the tc one in xdpnet.bpf.c (skb helpers).
+ */
+#ifndef XDPNET_BPF_NAT_H
+#define XDPNET_BPF_NAT_H
+#include <linux/icmp.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+#include "common.h"
+#include "stats.h"
+#include "../../maps/nat.h"
+
+#define NS_PER_SEC 1000000000ULL
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+
+/* A packet's connection tuple and where its L4 header is. */
+struct tuple {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport; /* ICMP echo request: the identifier; reply: 0 */
+	__be16 dport; /* ICMP echo reply: the identifier; request: 0 */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 pad;
+	__u32 l4_off; /* from the start of the frame */
+};
+
+static __always_inline const struct xdpnet_nat_config *natcfg_of(__u32 gen, __u16 vid)
+{
+	__u32 key = gen * XDPNET_VLAN_COUNT + (vid & VLAN_VID_MASK);
+	const struct xdpnet_nat_config *c = bpf_map_lookup_elem(&xdpnet_natcfg, &key);
+
+	return (c && c->uplink_ifindex) ? c : 0;
+}
+
+/* Parse TCP, UDP or ICMP echo behind ip (at l3_off in the frame). 0, or a
+ * drop reason (nat_proto: another protocol, an ICMP error, a fragment). */
+static __always_inline int tuple_parse(const struct iphdr *ip, void *end, __u32 l3_off,
+				       struct tuple *t)
+{
+	void *l4 = (void *)ip + ip->ihl * 4;
+
+	if (ip->frag_off & bpf_htons(0x3fff))
+		return XDPNET_DROP_NAT_PROTO;
+	t->saddr = ip->saddr;
+	t->daddr = ip->daddr;
+	t->proto = ip->protocol;
+	t->l4_off = l3_off + ip->ihl * 4;
+	if (ip->protocol == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > end)
+			return XDPNET_DROP_BAD_L3;
+		t->sport = th->source;
+		t->dport = th->dest;
+		t->tcp_flags = ((__u8 *)th)[13];
+		return 0;
+	}
+	if (ip->protocol == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > end)
+			return XDPNET_DROP_BAD_L3;
+		t->sport = uh->source;
+		t->dport = uh->dest;
+		return 0;
+	}
+	if (ip->protocol == IPPROTO_ICMP) {
+		struct icmphdr *ih = l4;
+
+		if ((void *)(ih + 1) > end)
+			return XDPNET_DROP_BAD_L3;
+		t->icmp_type = ih->type;
+		if (ih->type == ICMP_ECHO) {
+			t->sport = ih->un.echo.id;
+			t->dport = 0;
+			return 0;
+		}
+		if (ih->type == ICMP_ECHOREPLY) {
+			t->sport = 0;
+			t->dport = ih->un.echo.id;
+			return 0;
+		}
+	}
+	return XDPNET_DROP_NAT_PROTO;
+}
+
+static __always_inline void ct_key_of(struct xdpnet_ct_key *k, const struct tuple *t, __u8 side)
+{
+	k->saddr = t->saddr;
+	k->daddr = t->daddr;
+	k->sport = t->sport;
+	k->dport = t->dport;
+	k->proto = t->proto;
+	k->side = side;
+	k->pad = 0;
+}
+
+static __always_inline int ct_fresh(const struct xdpnet_ct *ct, __u64 now)
+{
+	return now - ct->last_seen_ns <= (__u64)ct->timeout_s * NS_PER_SEC || now < ct->last_seen_ns;
+}
+
+/* A half is alive while it or its peer saw a packet within the timeout:
+ * a one-way UDP stream keeps its reply half. */
+static __always_inline int ct_alive(const struct xdpnet_ct *ct, __u64 now)
+{
+	const struct xdpnet_ct *peer;
+
+	if (ct_fresh(ct, now))
+		return 1;
+	peer = bpf_map_lookup_elem(&xdpnet_ct, &ct->peer);
+	return peer && ct_fresh(peer, now);
+}
+
+static __always_inline void ct_delete_pair(const struct xdpnet_ct_key *k, const struct xdpnet_ct *ct)
+{
+	struct xdpnet_ct_key peer = ct->peer;
+
+	bpf_map_delete_elem(&xdpnet_ct, &peer);
+	bpf_map_delete_elem(&xdpnet_ct, k);
+}
+
+static __always_inline __u8 ct_initial_state(__u8 proto)
+{
+	if (proto == IPPROTO_TCP)
+		return XDPNET_CT_TCP_SYN_SENT;
+	return proto == IPPROTO_UDP ? XDPNET_CT_UDP : XDPNET_CT_ICMP;
+}
+
+static __always_inline __u32 ct_timeout_of(const struct xdpnet_nat_config *c, __u8 state)
+{
+	switch (state) {
+	case XDPNET_CT_TCP_SYN_SENT:
+	case XDPNET_CT_TCP_SYN_RECV:
+		return c->timeout_s[XDPNET_TO_TCP_SYN];
+	case XDPNET_CT_TCP_ESTABLISHED:
+		return c->timeout_s[XDPNET_TO_TCP_EST];
+	case XDPNET_CT_TCP_CLOSING:
+		return c->timeout_s[XDPNET_TO_TCP_CLOSING];
+	case XDPNET_CT_UDP:
+		return c->timeout_s[XDPNET_TO_UDP];
+	default:
+		return c->timeout_s[XDPNET_TO_ICMP];
+	}
+}
+
+/* TCP: SYN_SENT -(reply SYN+ACK)-> SYN_RECV -(original ACK)-> ESTABLISHED;
+ * FIN or RST in any state -> CLOSING. Both halves carry the state. */
+static __always_inline __u8 tcp_next_state(__u8 state, __u8 flags, int original)
+{
+	if (flags & (TCPF_FIN | TCPF_RST))
+		return XDPNET_CT_TCP_CLOSING;
+	if (state == XDPNET_CT_TCP_SYN_SENT && !original &&
+	    (flags & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK))
+		return XDPNET_CT_TCP_SYN_RECV;
+	if (state == XDPNET_CT_TCP_SYN_RECV && original && (flags & (TCPF_SYN | TCPF_ACK)) == TCPF_ACK)
+		return XDPNET_CT_TCP_ESTABLISHED;
+	return state;
+}
+
+/* Account a packet on a live half and move the TCP state machine. */
+static __always_inline void ct_seen(struct xdpnet_ct *ct, const struct tuple *t, __u32 len,
+				    __u64 now, __u32 gen)
+{
+	ct->last_seen_ns = now;
+	ct->packets++;
+	ct->bytes += len;
+	if (t->proto != IPPROTO_TCP)
+		return;
+	__u8 next = tcp_next_state(ct->state, t->tcp_flags, ct->flags & XDPNET_CT_ORIGINAL);
+	if (next == ct->state)
+		return;
+	const struct xdpnet_nat_config *c = natcfg_of(gen, ct->vid);
+	__u32 timeout = c ? ct_timeout_of(c, next) : ct->timeout_s;
+	struct xdpnet_ct *peer = bpf_map_lookup_elem(&xdpnet_ct, &ct->peer);
+
+	ct->state = next;
+	ct->timeout_s = timeout;
+	if (peer) {
+		peer->state = next;
+		peer->timeout_s = timeout;
+		peer->last_seen_ns = now;
+	}
+}
+
+/* Is `port` reserved by a port forward of this uplink? */
+static __always_inline int port_forwarded(__u32 ifindex, __u8 proto, __u16 port, __u32 gen)
+{
+	struct xdpnet_fwd_key k = { .ifindex = ifindex, .port = bpf_htons(port), .proto = proto,
+				    .gen = gen };
+
+	return bpf_map_lookup_elem(&xdpnet_fwd, &k) != 0;
+}
+
+struct ct_pair {
+	struct xdpnet_ct_key okey; /* originator's tuple */
+	struct xdpnet_ct oval;
+	struct xdpnet_ct_key rkey; /* reply tuple; rkey.dport is the allocated port */
+	struct xdpnet_ct rval;
+};
+
+/* Per-CPU scratch for building a pair: 176 bytes the stack cannot spare. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_pair);
+} xdpnet_ctscratch SEC(".maps");
+
+static __always_inline struct ct_pair *ct_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&xdpnet_ctscratch, &zero);
+}
+
+/* Insert both halves (a global function: verified once). With alloc, the reply half's dport (and the original
+ * half's to_sport) is a source port picked from the network's range: the
+ * originator's own when it is in range, free and not forwarded, otherwise
+ * random probes. 0, or a drop reason. The pair's values are complete apart
+ * from the port and the peers, which this fills in. */
+__attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct xdpnet_nat_config *c,
+						__u32 gen, __u32 alloc, __u32 want)
+{
+	__u32 size, start = bpf_get_prandom_u32();
+	int err = -17;
+
+	if (!cp || !c || c->port_hi < c->port_lo)
+		return XDPNET_DROP_STALE_CONFIG;
+	size = (__u32)c->port_hi - c->port_lo + 1;
+
+	cp->rval.peer = cp->okey;
+	for (int i = 0; i < XDPNET_NAT_PROBES; i++) {
+		if (alloc) {
+			__u16 port = want;
+
+			/* Half the probes random (allocated ports cluster, so a
+			 * random probe escapes a run), then a sequential sweep
+			 * from a random point (small ranges are covered whole). */
+			if (i > 0 && i < XDPNET_NAT_PROBES / 2)
+				port = c->port_lo + bpf_get_prandom_u32() % size;
+			else if (i > 0 || port < c->port_lo || port > c->port_hi)
+				port = c->port_lo + (start + i) % size;
+			if (port_forwarded(c->uplink_ifindex, cp->okey.proto, port, gen))
+				continue;
+			cp->rkey.dport = bpf_htons(port);
+			cp->oval.to_sport = bpf_htons(port);
+		}
+		err = bpf_map_update_elem(&xdpnet_ct, &cp->rkey, &cp->rval, BPF_NOEXIST);
+		if (err != -17 /* EEXIST */ || !alloc)
+			break;
+	}
+	if (err == -17)
+		return alloc ? XDPNET_DROP_NAT_NO_PORT : XDPNET_DROP_CT_FULL;
+	if (err)
+		return XDPNET_DROP_CT_FULL;
+	cp->oval.peer = cp->rkey;
+	err = bpf_map_update_elem(&xdpnet_ct, &cp->okey, &cp->oval, BPF_NOEXIST);
+	if (err) {
+		bpf_map_delete_elem(&xdpnet_ct, &cp->rkey);
+		return XDPNET_DROP_CT_FULL;
+	}
+	return 0;
+}
+
+static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple *t,
+					 const struct xdpnet_nat_config *c, __u16 vid, __u64 now)
+{
+	__u8 state = ct_initial_state(t->proto);
+	__u32 timeout = ct_timeout_of(c, state);
+
+	__builtin_memset(cp, 0, sizeof(*cp));
+	cp->oval.state = cp->rval.state = state;
+	cp->oval.timeout_s = cp->rval.timeout_s = timeout;
+	cp->oval.last_seen_ns = cp->rval.last_seen_ns = now;
+	cp->oval.created_ns = cp->rval.created_ns = now;
+	cp->oval.vid = cp->rval.vid = vid;
+}
+
+/*
+ * New connections. The caller has checked there is no live entry for the
+ * tuple. Each fills a ct_pair and inserts it; the original half's key is the
+ * packet's own tuple, so the caller looks it up afterwards.
+ *
+ *   SNAT     VM a:p -> r:q          becomes  U:n -> r:q      (n allocated)
+ *   hairpin  VM a:p -> U:f          becomes  U:n -> t:g      (forward f -> t:g)
+ *   DNAT     uplink r:q -> U:f      becomes  r:q -> t:g
+ */
+static __always_inline int ct_new_snat(struct ct_pair *cp, const struct tuple *t,
+				       const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
+				       __u32 gen)
+{
+	ct_pair_init(cp, t, c, vid, now);
+	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
+	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT;
+	cp->oval.to_saddr = c->uplink_ip;
+	cp->oval.to_daddr = t->daddr;
+	cp->oval.to_dport = t->dport;
+	/* Replies: r:q -> U:n on the uplink, back to a:p. */
+	cp->rkey.saddr = t->daddr;
+	cp->rkey.daddr = c->uplink_ip;
+	cp->rkey.sport = t->dport;
+	cp->rkey.proto = t->proto;
+	cp->rkey.side = XDPNET_SIDE_UPLINK;
+	cp->rval.flags = XDPNET_CT_SNAT;
+	cp->rval.to_saddr = t->daddr;
+	cp->rval.to_daddr = t->saddr;
+	cp->rval.to_sport = t->dport;
+	cp->rval.to_dport = t->sport;
+	return drop_reason_clamp(xdpnet_ct_insert(cp, c, gen, 1, bpf_ntohs(t->sport)));
+}
+
+static __always_inline int ct_new_hairpin(struct ct_pair *cp, const struct tuple *t,
+					  const struct xdpnet_fwd *f,
+					  const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
+					  __u32 gen)
+{
+	ct_pair_init(cp, t, c, vid, now);
+	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
+	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT | XDPNET_CT_DNAT;
+	cp->oval.to_saddr = c->uplink_ip;
+	cp->oval.to_daddr = f->addr;
+	cp->oval.to_dport = f->port;
+	/* Replies: t:g -> U:n from the target VM, back to a:p as from U:f. */
+	cp->rkey.saddr = f->addr;
+	cp->rkey.daddr = c->uplink_ip;
+	cp->rkey.sport = f->port;
+	cp->rkey.proto = t->proto;
+	cp->rkey.side = XDPNET_SIDE_VM;
+	cp->rval.flags = XDPNET_CT_SNAT | XDPNET_CT_DNAT;
+	cp->rval.to_saddr = c->uplink_ip;
+	cp->rval.to_daddr = t->saddr;
+	cp->rval.to_sport = t->dport;
+	cp->rval.to_dport = t->sport;
+	return drop_reason_clamp(xdpnet_ct_insert(cp, c, gen, 1, bpf_ntohs(t->sport)));
+}
+
+static __always_inline int ct_new_dnat(struct ct_pair *cp, const struct tuple *t,
+				       const struct xdpnet_fwd *f,
+				       const struct xdpnet_nat_config *c, __u64 now, __u32 gen)
+{
+	ct_pair_init(cp, t, c, f->vid, now);
+	ct_key_of(&cp->okey, t, XDPNET_SIDE_UPLINK);
+	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_DNAT;
+	cp->oval.to_saddr = t->saddr;
+	cp->oval.to_sport = t->sport;
+	cp->oval.to_daddr = f->addr;
+	cp->oval.to_dport = f->port;
+	/* Replies: t:g -> r:q from the VM, back as from U:f. */
+	cp->rkey.saddr = f->addr;
+	cp->rkey.daddr = t->saddr;
+	cp->rkey.sport = f->port;
+	cp->rkey.dport = t->sport;
+	cp->rkey.proto = t->proto;
+	cp->rkey.side = XDPNET_SIDE_VM;
+	cp->rval.flags = XDPNET_CT_DNAT;
+	cp->rval.to_saddr = t->daddr;
+	cp->rval.to_sport = t->dport;
+	cp->rval.to_daddr = t->saddr;
+	cp->rval.to_dport = t->sport;
+	return drop_reason_clamp(xdpnet_ct_insert(cp, c, gen, 0, 0));
+}
+
+/* The live half for a packet's tuple, or NULL. A half whose connection
+ * expired (both halves idle past their timeout) is removed on the way. */
+static __always_inline struct xdpnet_ct *ct_lookup(const struct xdpnet_ct_key *k, __u64 now)
+{
+	struct xdpnet_ct *ct = bpf_map_lookup_elem(&xdpnet_ct, k);
+
+	if (!ct || ct_alive(ct, now))
+		return ct;
+	ct_delete_pair(k, ct);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Stage 4d and the uplink's ingress: NAT between the networks and the
+ * uplink (policy networks[].uplink).
+ *
+ * Out (nat_out, from a network's port, destination outside every network):
+ * the connection is looked up or created (SNAT with masquerade, hairpin for
+ * the uplink's own forwarded ports), the next hop comes from the kernel's FIB
+ * and neighbour table (bpf_fib_lookup on the uplink), the packet is
+ * rewritten, untagged and redirected out of the uplink. When the kernel has
+ * no neighbour entry yet the packet goes up, marked in XDP metadata, to the
+ * tc program xdpnet_nat_slow, which translates it and hands it to
+ * bpf_redirect_neigh: the kernel resolves the neighbour, later packets take
+ * the fast path.
+ *
+ * In (nat_in, on the uplink): packets for the uplink's address that belong
+ * to a connection or hit a port forward are translated back and delivered
+ * into their network like routed packets; packets for a routed (not
+ * masquerading) network behind this uplink are routed in; everything else
+ * is the host's and passes.
+ */
+#ifndef XDPNET_BPF_UPLINK_H
+#define XDPNET_BPF_UPLINK_H
+#include <linux/if_ether.h>
+
+#include "common.h"
+#include "l3.h"
+#include "nat.h"
+#include "route.h"
+#include "vlan.h"
+#include "xlate.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/* Out of the uplink with the FIB's MACs. ct NULL: routed untranslated. */
+static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 gen,
+				       const struct xdpnet_nat_config *c, const struct tuple *t,
+				       const struct xdpnet_ct *ct, struct xdpnet_port_stats *st)
+{
+	struct bpf_fib_lookup fib = {};
+	struct xdpnet_meta *meta;
+	struct iphdr *ip = ipv4_hdr(p);
+	int rc, r;
+
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	fib.family = AF_INET;
+	fib.tos = ip->tos;
+	fib.l4_protocol = ip->protocol;
+	fib.tot_len = bpf_ntohs(ip->tot_len);
+	fib.ipv4_src = ct ? ct->to_saddr : ip->saddr;
+	fib.ipv4_dst = ct ? ct->to_daddr : ip->daddr;
+	fib.ifindex = c->uplink_ifindex;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (fib.ifindex != c->uplink_ifindex)
+		return -XDPNET_DROP_UPLINK_ROUTE;
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* The slow path: tc translates and lets the kernel resolve. */
+		if (p->tag == TAG_8021Q && (r = xdp_vlan_pop(ctx, p)))
+			return -r;
+		if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)))
+			return -XDPNET_DROP_HEADROOM;
+		meta = (void *)(long)ctx->data_meta;
+		if ((void *)(meta + 1) > (void *)(long)ctx->data)
+			return -XDPNET_DROP_HEADROOM;
+		meta->magic = XDPNET_META_MAGIC;
+		meta->ifindex = c->uplink_ifindex;
+		ctr_add(st, XDPNET_CTR_NAT_SLOW, 1);
+		return ROUTE_PASS;
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return -XDPNET_DROP_UPLINK_ROUTE;
+	if (ct)
+		r = xlate_xdp(ctx, p, t, ct, st);
+	else
+		r = ipv4_csum_finish(ctx, p, st);
+	if (r)
+		return -r;
+	ip = ipv4_hdr(p);
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	ipv4_ttl_dec(ip);
+	if (p->tag == TAG_8021Q && (r = xdp_vlan_pop(ctx, p)))
+		return -r;
+	if ((void *)(p->eth + 1) > p->end)
+		return -XDPNET_DROP_HEADROOM;
+	__builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
+	if (bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + c->uplink_slot, XDP_ABORTED) !=
+	    XDP_REDIRECT)
+		return -XDPNET_DROP_NO_TX_PORT;
+	ctr_add(st, XDPNET_CTR_NAT_OUT, 1);
+	ctr_inc_slot(c->uplink_slot, XDPNET_CTR_TX_UNICAST);
+	return ROUTE_REDIRECT;
+}
+
+/* Is this an ICMP error (which quotes the packet it is about)? Fills the
+ * key a packet of the connection it is about would have, travelling the
+ * other way: the quoted tuple reversed, on `side`. */
+static __always_inline int icmp_error_key(const struct iphdr *ip, void *end, __u8 side,
+					  struct xdpnet_ct_key *k)
+{
+	const struct icmphdr *icmp = (void *)(ip + 1);
+	const struct iphdr *iip = (void *)(icmp + 1);
+	const __be16 *il4 = (void *)(iip + 1);
+
+	if (ip->protocol != IPPROTO_ICMP || ip->ihl != 5 || (void *)(il4 + 4) > end)
+		return 0;
+	if (icmp->type != ICMP_DEST_UNREACH && icmp->type != ICMP_TIME_EXCEEDED &&
+	    icmp->type != ICMP_PARAMETERPROB)
+		return 0;
+	k->saddr = iip->daddr;
+	k->daddr = iip->saddr;
+	k->proto = iip->protocol;
+	k->side = side;
+	k->pad = 0;
+	if (iip->protocol == IPPROTO_ICMP) {
+		/* A quoted echo request (id = its "sport") answers as a reply. */
+		const struct icmphdr *ie = (const void *)il4;
+
+		if (ie->type != ICMP_ECHO)
+			return 0;
+		k->sport = 0;
+		k->dport = ie->un.echo.id;
+	} else {
+		k->sport = il4[1];
+		k->dport = il4[0];
+	}
+	return 1;
+}
+
+static __always_inline int icmp_err_xlate(struct xdp_md *ctx, struct pkt *p, int dir, __be32 addr,
+					  __be16 port)
+{
+	int r = xdpnet_icmp_err_xlate(ctx, l2_len(p), dir, addr, port);
+
+	asm volatile("" : "+r"(r)); /* see drop_reason_clamp */
+	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	return r < 0 ? drop_reason_clamp(-r) : 0;
+}
+
+static __always_inline int tcp_without_syn(const struct tuple *t)
+{
+	return t->proto == IPPROTO_TCP && !(t->tcp_flags & TCPF_SYN);
+}
+
+/* A packet from a network's port for an address outside every network. */
+static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
+				   const struct xdpnet_gateway *in_gw, __u64 now,
+				   struct xdpnet_port_stats *st)
+{
+	const struct xdpnet_nat_config *c = natcfg_of(gen, p->vid);
+	const struct xdpnet_gateway *out_gw;
+	const struct xdpnet_route *rt;
+	struct iphdr *ip = ipv4_hdr(p);
+	struct xdpnet_ct_key k;
+	struct xdpnet_ct *ct;
+	struct tuple t = {};
+	int r;
+
+	if (!c)
+		return -XDPNET_DROP_NO_ROUTE;
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	if (ip->ttl <= 1)
+		return route_ttl_exceeded(ctx, p, ip, in_gw, st);
+	if (icmp_error_key(ip, p->end, XDPNET_SIDE_VM, &k)) {
+		/* A VM's error about a connection that came in (a forward). */
+		ct = ct_lookup(&k, now);
+		if (ct) {
+			r = icmp_err_xlate(ctx, p, 1, ct->to_saddr, ct->to_sport);
+			if (r)
+				return -r;
+		}
+		return uplink_send(ctx, p, gen, c, &t, 0, st);
+	}
+	r = tuple_parse(ip, p->end, l2_len(p), &t);
+	if (r) {
+		if (r == XDPNET_DROP_NAT_PROTO && !(c->flags & XDPNET_NAT_MASQ))
+			return uplink_send(ctx, p, gen, c, &t, 0, st);
+		return -r;
+	}
+	ct_key_of(&k, &t, XDPNET_SIDE_VM);
+	ct = ct_lookup(&k, now);
+	if (!ct) {
+		struct ct_pair *cp = ct_scratch();
+
+		if (!cp)
+			return -XDPNET_DROP_CT_FULL;
+		if (t.daddr == c->uplink_ip) {
+			/* Hairpin: a VM using the uplink's address and a forward. */
+			struct xdpnet_fwd_key fk = { .ifindex = c->uplink_ifindex, .port = t.dport,
+						     .proto = t.proto, .gen = gen };
+			const struct xdpnet_fwd *f = bpf_map_lookup_elem(&xdpnet_fwd, &fk);
+
+			if (!f || t.proto == IPPROTO_ICMP)
+				return -XDPNET_DROP_NO_ROUTE;
+			if (tcp_without_syn(&t))
+				return -XDPNET_DROP_NAT_NOT_SYN;
+			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen);
+		} else if (c->flags & XDPNET_NAT_MASQ) {
+			if (tcp_without_syn(&t))
+				return -XDPNET_DROP_NAT_NOT_SYN;
+			r = ct_new_snat(cp, &t, c, p->vid, now, gen);
+		} else {
+			return uplink_send(ctx, p, gen, c, &t, 0, st); /* routed, not translated */
+		}
+		if (r)
+			return -r;
+		ctr_add(st, XDPNET_CTR_NAT_NEW, 1);
+		ct = bpf_map_lookup_elem(&xdpnet_ct, &k);
+		if (!ct)
+			return -XDPNET_DROP_CT_FULL;
+	}
+	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
+	rt = route_lookup(gen, ct->to_daddr);
+	if (!rt)
+		return uplink_send(ctx, p, gen, c, &t, ct, st);
+	/* Hairpinned into a network. */
+	out_gw = gateway_of(gen, rt->vid);
+	if (!out_gw)
+		return -XDPNET_DROP_STALE_CONFIG;
+	r = xlate_xdp(ctx, p, &t, ct, st);
+	if (r)
+		return -r;
+	ip = ipv4_hdr(p);
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, now, st);
+}
+
+/* A packet arriving on the uplink (port `in`, mode UPLINK). */
+static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
+				  const struct xdpnet_port *in, __u64 now,
+				  struct xdpnet_port_stats *st)
+{
+	const struct xdpnet_nat_config *c;
+	const struct xdpnet_gateway *out_gw;
+	const struct xdpnet_route *rt;
+	struct xdpnet_ct_key k;
+	struct xdpnet_ct *ct;
+	struct tuple t = {};
+	struct iphdr *ip;
+	int r;
+
+	if (p->tag != TAG_NONE || p->eth->h_proto != bpf_htons(ETH_P_IP))
+		return ROUTE_PASS;
+	ip = ipv4_hdr(p);
+	if (!ip)
+		return ROUTE_PASS;
+	if (ip->daddr != in->ipv4) {
+		/* Routed in to a network behind this uplink that does not masquerade. */
+		rt = route_lookup(gen, ip->daddr);
+		if (!rt)
+			return ROUTE_PASS;
+		c = natcfg_of(gen, rt->vid);
+		out_gw = gateway_of(gen, rt->vid);
+		if (!c || !out_gw || c->uplink_ifindex != in->ifindex || (c->flags & XDPNET_NAT_MASQ))
+			return ROUTE_PASS;
+		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
+		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, now, st);
+	}
+	if (icmp_error_key(ip, p->end, XDPNET_SIDE_UPLINK, &k)) {
+		/* An error about one of our outbound connections. */
+		ct = ct_lookup(&k, now);
+		if (!ct)
+			return ROUTE_PASS;
+		rt = route_lookup(gen, ct->to_daddr);
+		out_gw = rt ? gateway_of(gen, rt->vid) : 0;
+		if (!out_gw)
+			return -XDPNET_DROP_NO_ROUTE;
+		r = icmp_err_xlate(ctx, p, 0, ct->to_daddr, ct->to_dport);
+		if (r)
+			return -r;
+		ip = ipv4_hdr(p);
+		if (!ip)
+			return -XDPNET_DROP_BAD_L3;
+		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
+		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, now, st);
+	}
+	if (tuple_parse(ip, p->end, sizeof(struct ethhdr), &t))
+		return ROUTE_PASS;
+	ct_key_of(&k, &t, XDPNET_SIDE_UPLINK);
+	ct = ct_lookup(&k, now);
+	if (!ct) {
+		struct xdpnet_fwd_key fk = { .ifindex = in->ifindex, .port = t.dport, .proto = t.proto,
+					     .gen = gen };
+		const struct xdpnet_fwd *f;
+		struct ct_pair *cp;
+
+		if (t.proto == IPPROTO_ICMP)
+			return ROUTE_PASS;
+		f = bpf_map_lookup_elem(&xdpnet_fwd, &fk);
+		if (!f)
+			return ROUTE_PASS; /* the host's own traffic */
+		c = natcfg_of(gen, f->vid);
+		cp = ct_scratch();
+		if (!c || !cp)
+			return -XDPNET_DROP_STALE_CONFIG;
+		if (tcp_without_syn(&t))
+			return -XDPNET_DROP_NAT_NOT_SYN;
+		r = ct_new_dnat(cp, &t, f, c, now, gen);
+		if (r)
+			return -r;
+		ctr_add(st, XDPNET_CTR_NAT_NEW, 1);
+		ct = bpf_map_lookup_elem(&xdpnet_ct, &k);
+		if (!ct)
+			return -XDPNET_DROP_CT_FULL;
+	}
+	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
+	rt = route_lookup(gen, ct->to_daddr);
+	if (!rt)
+		return -XDPNET_DROP_NO_ROUTE;
+	out_gw = gateway_of(gen, rt->vid);
+	if (!out_gw)
+		return -XDPNET_DROP_STALE_CONFIG;
+	r = xlate_xdp(ctx, p, &t, ct, st);
+	if (r)
+		return -r;
+	ip = ipv4_hdr(p);
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	ctr_add(st, XDPNET_CTR_NAT_IN, 1);
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, now, st);
+}
+
+#endif
