@@ -147,6 +147,50 @@ fi
 echo
 run "$XDPNET" -i "$INSTANCE" neigh show || fail "xdpnet neigh show"
 
+step "NAT mode: vm5 (VLAN 30, 10.0.30.5) reaches the internet through the uplink ${P}wan (203.0.113.1)"
+ping_ok ${P}vm5 198.51.100.1 "vm5 -> 198.51.100.1 (an internet host), masqueraded"
+# http_server NS ADDR PORT LOG: a plain HTTP server that logs its clients'
+# addresses (socketserver, not http.server's HTTPServer: that one looks up
+# its own name in DNS first, which has no answer in the lab).
+http_server() {
+	in_ns "$1" python3 -c 'import http.server, socketserver, sys
+socketserver.TCPServer.allow_reuse_address = True
+socketserver.TCPServer((sys.argv[1], int(sys.argv[2])), http.server.SimpleHTTPRequestHandler).serve_forever()' "$2" "$3" >"$4" 2>&1 &
+}
+# An HTTP server on the internet side reports who connected; vm5 fetches from it.
+http_server ${P}inet 198.51.100.1 8000 /tmp/xdpnet-demo-http.log
+srv=$!
+for _ in $(seq 50); do in_ns ${P}inet ss -ltnH "sport = :8000" | grep -q 8000 && break; sleep 0.1; done
+if in_ns ${P}vm5 curl -s -o /dev/null -m 5 http://198.51.100.1:8000/ && sleep 0.2 &&
+	grep -q '^203\.0\.113\.1 ' /tmp/xdpnet-demo-http.log; then
+	pass "vm5 fetched http://198.51.100.1:8000/; the server saw the uplink's address 203.0.113.1"
+else
+	fail "HTTP from vm5 through the NAT (server log: $(tail -1 /tmp/xdpnet-demo-http.log))"
+fi
+kill $srv 2>/dev/null; wait $srv 2>/dev/null
+# A port forward: 203.0.113.1:8080 -> vm5's 10.0.30.5:80.
+http_server ${P}vm5 10.0.30.5 80 /tmp/xdpnet-demo-http5.log
+srv=$!
+for _ in $(seq 50); do in_ns ${P}vm5 ss -ltnH "sport = :80" | grep -q 80 && break; sleep 0.1; done
+if in_ns ${P}inet curl -s -o /dev/null -m 5 http://203.0.113.1:8080/ && sleep 0.2 &&
+	grep -q '^203\.0\.113\.2 ' /tmp/xdpnet-demo-http5.log; then
+	pass "the internet fetched http://203.0.113.1:8080/ from vm5 (port forward), vm5 saw the real client"
+else
+	fail "the port forward 203.0.113.1:8080 -> 10.0.30.5:80"
+fi
+kill $srv 2>/dev/null; wait $srv 2>/dev/null
+rm -f /tmp/xdpnet-demo-http.log /tmp/xdpnet-demo-http5.log
+if in_ns ${P}vm5 traceroute -n -q 1 -w 1 -m 3 198.51.100.1 | awk 'NR>1 {print $2}' | tr '\n' ' ' |
+	grep -q "^10.0.30.1 198.51.100.1 "; then
+	pass "traceroute (UDP) through the NAT: the gateway, then the host (ICMP errors translated back)"
+else
+	fail "traceroute through the NAT"
+fi
+echo
+run "$XDPNET" -i "$INSTANCE" nat show || fail "xdpnet nat show"
+echo
+run "$XDPNET" -i "$INSTANCE" nat ports || fail "xdpnet nat ports"
+
 step "the switch's state"
 run "$XDPNET" -i "$INSTANCE" status || fail "xdpnet status"
 echo
