@@ -330,7 +330,9 @@ static __always_inline int skb_xlate(struct __sk_buff *skb, const struct iphdr *
 	__be32 osaddr = ip->saddr, odaddr = ip->daddr;
 	__be16 osport = t->sport, odport = t->dport;
 
-	if (t->proto == IPPROTO_ICMP) {
+	if (t->frag == FRAG_LATER) {
+		/* No transport header in a later fragment. */
+	} else if (t->proto == IPPROTO_ICMP) {
 		__be16 from = t->icmp_type == ICMP_ECHO ? t->sport : t->dport;
 		__be16 to = t->icmp_type == ICMP_ECHO ? ct->to_sport : ct->to_dport;
 
@@ -379,7 +381,14 @@ int xdpnet_nat_slow(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	}
 	if (tuple_parse(ip, end, sizeof(*eth), &t) == 0) {
-		ct_key_of(&k, &t, XDPNET_SIDE_VM);
+		const struct xdpnet_ct_key *fk = 0;
+
+		if (t.frag == FRAG_LATER)
+			fk = frag_lookup(&t, XDPNET_SIDE_VM, clock_ns(config_of(gen)));
+		if (fk)
+			k = *fk;
+		else
+			ct_key_of(&k, &t, XDPNET_SIDE_VM);
 		ct = bpf_map_lookup_elem(&xdpnet_ct, &k);
 		if (ct && skb_xlate(skb, ip, &t, ct)) {
 			drop_count(st, XDPNET_DROP_HEADROOM);

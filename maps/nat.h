@@ -31,4 +31,12 @@ struct {
 	__type(value, struct xdpnet_ct);
 } xdpnet_ct SEC(".maps");
 
+/* First fragments seen: (src, dst, proto, id, side) -> their connection. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct xdpnet_frag_key);
+	__type(value, struct xdpnet_frag);
+} xdpnet_frag SEC(".maps");
+
 #endif

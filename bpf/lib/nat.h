@@ -36,8 +36,16 @@ struct tuple {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 icmp_type;
-	__u8 pad;
+	__u8 frag;    /* enum tuple_frag */
 	__u32 l4_off; /* from the start of the frame */
+	__be16 ip_id;
+	__u16 pad;
+};
+
+enum tuple_frag {
+	FRAG_NONE = 0,
+	FRAG_FIRST = 1, /* more fragments follow; this one has the ports */
+	FRAG_LATER = 2, /* offset > 0: no transport header, no ports */
 };
 
 static __always_inline const struct xdpnet_nat_config *natcfg_of(__u32 gen, __u16 vid)
@@ -49,18 +57,26 @@ static __always_inline const struct xdpnet_nat_config *natcfg_of(__u32 gen, __u1
 }
 
 /* Parse TCP, UDP or ICMP echo behind ip (at l3_off in the frame). 0, or a
- * drop reason (nat_proto: another protocol, an ICMP error, a fragment). */
+ * drop reason (nat_proto: another protocol, an ICMP error). A later fragment
+ * (t->frag == FRAG_LATER) parses with its ports unknown. */
 static __always_inline int tuple_parse(const struct iphdr *ip, void *end, __u32 l3_off,
 				       struct tuple *t)
 {
 	void *l4 = (void *)ip + ip->ihl * 4;
 
-	if (ip->frag_off & bpf_htons(0x3fff))
-		return XDPNET_DROP_NAT_PROTO;
 	t->saddr = ip->saddr;
 	t->daddr = ip->daddr;
 	t->proto = ip->protocol;
+	t->ip_id = ip->id;
 	t->l4_off = l3_off + ip->ihl * 4;
+	if (ip->frag_off & bpf_htons(0x1fff)) {
+		t->frag = FRAG_LATER;
+		if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP &&
+		    ip->protocol != IPPROTO_ICMP)
+			return XDPNET_DROP_NAT_PROTO;
+		return 0;
+	}
+	t->frag = (ip->frag_off & bpf_htons(0x2000)) ? FRAG_FIRST : FRAG_NONE;
 	if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *th = l4;
 
@@ -375,6 +391,43 @@ static __always_inline int ct_new_dnat(struct ct_pair *cp, const struct tuple *t
 	cp->rval.to_daddr = t->saddr;
 	cp->rval.to_dport = t->sport;
 	return drop_reason_clamp(xdpnet_ct_insert(cp, c, gen, 0, 0));
+}
+
+static __always_inline void frag_key_of(struct xdpnet_frag_key *fk, const struct tuple *t, __u8 side)
+{
+	fk->saddr = t->saddr;
+	fk->daddr = t->daddr;
+	fk->id = t->ip_id;
+	fk->proto = t->proto;
+	fk->side = side;
+}
+
+/* A first fragment: remember which connection half its datagram belongs to. */
+static __always_inline void frag_remember(const struct tuple *t, __u8 side,
+					  const struct xdpnet_ct_key *k, __u64 now)
+{
+	struct xdpnet_frag_key fk;
+	struct xdpnet_frag f = { .ct = *k, .seen_ns = now };
+
+	if (t->frag != FRAG_FIRST)
+		return;
+	frag_key_of(&fk, t, side);
+	bpf_map_update_elem(&xdpnet_frag, &fk, &f, BPF_ANY);
+}
+
+/* A later fragment: the key of its first fragment's connection half, or
+ * NULL when that was not seen (or is older than the reassembly timeout). */
+static __always_inline const struct xdpnet_ct_key *frag_lookup(const struct tuple *t, __u8 side,
+							       __u64 now)
+{
+	struct xdpnet_frag_key fk;
+	struct xdpnet_frag *f;
+
+	frag_key_of(&fk, t, side);
+	f = bpf_map_lookup_elem(&xdpnet_frag, &fk);
+	if (!f || now - f->seen_ns > XDPNET_FRAG_TIMEOUT_NS)
+		return 0;
+	return &f->ct;
 }
 
 /* The live half for a packet's tuple, or NULL. A half whose connection

@@ -182,6 +182,20 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			return uplink_send(ctx, p, gen, c, &t, 0, st);
 		return -r;
 	}
+	if (t.frag == FRAG_LATER) {
+		/* Follows its first fragment's connection, or is dropped. */
+		const struct xdpnet_ct_key *fk = frag_lookup(&t, XDPNET_SIDE_VM, now);
+
+		if (!fk && !(c->flags & XDPNET_NAT_MASQ))
+			return uplink_send(ctx, p, gen, c, &t, 0, st);
+		if (!fk)
+			return -XDPNET_DROP_FRAG_UNKNOWN;
+		k = *fk;
+		ct = ct_lookup(&k, now);
+		if (!ct)
+			return -XDPNET_DROP_FRAG_UNKNOWN;
+		goto tracked;
+	}
 	ct_key_of(&k, &t, XDPNET_SIDE_VM);
 	ct = ct_lookup(&k, now);
 	if (!ct) {
@@ -214,6 +228,8 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!ct)
 			return -XDPNET_DROP_CT_FULL;
 	}
+	frag_remember(&t, XDPNET_SIDE_VM, &k, now);
+tracked:
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 	rt = route_lookup(gen, ct->to_daddr);
 	if (!rt)
@@ -282,6 +298,19 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 	}
 	if (tuple_parse(ip, p->end, sizeof(struct ethhdr), &t))
 		return ROUTE_PASS;
+	if (t.frag == FRAG_LATER) {
+		/* A later fragment whose first fragment was not seen cannot be
+		 * told from the host's own: it goes up. */
+		const struct xdpnet_ct_key *fk = frag_lookup(&t, XDPNET_SIDE_UPLINK, now);
+
+		if (!fk)
+			return ROUTE_PASS;
+		k = *fk;
+		ct = ct_lookup(&k, now);
+		if (!ct)
+			return ROUTE_PASS;
+		goto tracked;
+	}
 	ct_key_of(&k, &t, XDPNET_SIDE_UPLINK);
 	ct = ct_lookup(&k, now);
 	if (!ct) {
@@ -309,6 +338,8 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!ct)
 			return -XDPNET_DROP_CT_FULL;
 	}
+	frag_remember(&t, XDPNET_SIDE_UPLINK, &k, now);
+tracked:
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 	rt = route_lookup(gen, ct->to_daddr);
 	if (!rt)

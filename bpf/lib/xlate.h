@@ -132,16 +132,28 @@ __attribute__((noinline)) int xdpnet_csum_finish(struct xdp_md *ctx, __u32 l3_of
  * (ct->to_*), checksums updated incrementally after completing an unfinished
  * one. A global function. 1 or 0 (as xdpnet_csum_finish), or -reason. */
 __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
-					   const struct xdpnet_ct *ct)
+					   const struct xdpnet_ct *ct, __u32 l3_only)
 {
 	void *data, *end;
 	struct iphdr *ip;
 	__sum16 *check;
 	__u64 l4_off;
-	int done;
+	int done = 0;
 
 	if (!ct)
 		return -XDPNET_DROP_STALE_CONFIG;
+	if (l3_only) {
+		/* A later fragment: no transport header here; the first
+		 * fragment carried the transport checksum's update. */
+		if (l3_off > 64)
+			return -XDPNET_DROP_BAD_L3;
+		data = (void *)(long)ctx->data;
+		end = (void *)(long)ctx->data_end;
+		ip = data + l3_off;
+		if ((void *)(ip + 1) > end)
+			return -XDPNET_DROP_BAD_L3;
+		goto l3;
+	}
 	done = xdpnet_csum_finish(ctx, l3_off);
 	if (done < 0)
 		return done;
@@ -189,6 +201,7 @@ __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
 		ports[0] = ct->to_sport;
 		ports[1] = ct->to_dport;
 	}
+l3:
 	ip->check = csum_replace4(ip->check, ip->saddr, ct->to_saddr);
 	ip->check = csum_replace4(ip->check, ip->daddr, ct->to_daddr);
 	ip->saddr = ct->to_saddr;
@@ -302,10 +315,9 @@ static __always_inline int ipv4_csum_finish(struct xdp_md *ctx, struct pkt *p,
 static __always_inline int xlate_xdp(struct xdp_md *ctx, struct pkt *p, const struct tuple *t,
 				     const struct xdpnet_ct *ct, struct xdpnet_port_stats *st)
 {
-	int r = xdpnet_xlate(ctx, l2_len(p), ct);
+	int r = xdpnet_xlate(ctx, l2_len(p), ct, t->frag == FRAG_LATER);
 
 	asm volatile("" : "+r"(r)); /* see drop_reason_clamp */
-	(void)t;
 	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
 	if (r < 0)
 		return drop_reason_clamp(-r);

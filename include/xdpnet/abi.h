@@ -218,6 +218,26 @@ struct xdpnet_ct {
 	__u32 pad;
 };
 
+/* IPv4 fragments through the NAT: only the first fragment carries the ports.
+ * Its (source, destination, protocol, IP id) is remembered with the
+ * connection it belongs to, so later fragments of the datagram follow it.
+ * A later fragment seen before its first fragment is dropped and counted
+ * (frag_unknown): the stated rule for out-of-order first fragments. */
+struct xdpnet_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 side; /* enum xdpnet_ct_side */
+};
+
+struct xdpnet_frag {
+	struct xdpnet_ct_key ct; /* the connection half the first fragment matched */
+	__u64 seen_ns;
+};
+
+#define XDPNET_FRAG_TIMEOUT_NS (30ULL * 1000000000ULL) /* Linux's ipfrag_time */
+
 /* SNAT probes at most this many candidate ports before giving up (nat_no_port). */
 #define XDPNET_NAT_PROBES 16
 
@@ -330,7 +350,8 @@ struct xdpnet_gc {
 	X(NAT_NO_PORT, "nat_no_port", "no free source port in the network's port_range for a new connection") \
 	X(CT_FULL, "ct_full", "connection table full: new connection refused (existing ones unaffected)") \
 	X(NAT_NOT_SYN, "nat_not_syn", "TCP without SYN and without a tracked connection (NAT needs the start)") \
-	X(NAT_PROTO, "nat_proto", "protocol NAT cannot translate (not TCP, UDP or ICMP echo), or a fragment") \
+	X(NAT_PROTO, "nat_proto", "protocol NAT cannot translate (not TCP, UDP or ICMP echo)") \
+	X(FRAG_UNKNOWN, "frag_unknown", "IPv4 fragment through the NAT whose first fragment was not seen (or expired)") \
 	X(UPLINK_ROUTE, "uplink_route", "the kernel's FIB has no usable route for it through the uplink") \
 	X(GW_UNSERVED, "gw_unserved", "to a gateway address but not an unfragmented echo request (gateways answer ARP and ping only)")
 
@@ -399,6 +420,8 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd) == 8, "fwd is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct_key) == 16, "ct key is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 72, "ct is 72 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_meta) == 8, "meta is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_frag_key) == 12, "frag key is 12 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_frag) == 24, "frag is 24 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 64, "gc is 64 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");

@@ -170,7 +170,8 @@ class Capture:
 # UDP answers every datagram with "peer=IP:PORT", from the address it was sent to.
 # Each connection/datagram is reported as {"event": "conn", ...} ("reply" mode only);
 # on stdin EOF it prints {"event": "summary", "count": N, "peer_ips": {ip: n}} and exits
-# ("sink" mode first waits for the connections still queued).
+# ("sink" mode first waits for the connections still queued; UDP "echo" mode also sends
+# each datagram back after the peer line).
 PEER_SERVER_PY = r'''
 import json, socket, struct, sys, threading, time
 proto, bind, port, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -231,7 +232,10 @@ def udp_loop(s):
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
                 local = socket.inet_ntoa(struct.unpack("i4s4s", cdata[:12])[2])
         note(peer)
-        s.sendmsg([("peer=%s:%d\n" % (peer[0], peer[1])).encode()],
+        answer = ("peer=%s:%d\n" % (peer[0], peer[1])).encode()
+        if mode == "echo":  # the datagram itself back too (fragments both ways)
+            answer += data
+        s.sendmsg([answer],
                   [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("i4s4s", 0, socket.inet_aton(local), bytes(4)))],
                   0, peer)
         out(event="conn", proto="udp", peer=list(peer), local=[local, port],

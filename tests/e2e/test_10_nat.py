@@ -16,7 +16,7 @@ import time
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 
-from conftest import (FAR_IP, INET_IP, NAT_GW, NAT_PORT_RANGE, NAT_VLAN, PY, VM_IP, WAN_IP, parse_peer,
+from conftest import (VM_MAC, FAR_IP, INET_IP, NAT_GW, NAT_PORT_RANGE, NAT_VLAN, PY, VM_IP, WAN_IP, parse_peer,
                       report, wait_for)
 
 VM5 = VM_IP["vm5"]          # 10.0.30.5
@@ -320,6 +320,33 @@ def test_hairpin_to_own_port_forward(lab, nat):
                           original={"src": VM5, "sport": sport, "dst": WAN_IP, "dport": 8080})
             assert e["kind"] == "hairpin", e
             assert e["reply"].get("src") == VM5 and e["reply"].get("sport") == 80, e
+
+
+def test_fragments_follow_their_first_fragment(lab, nat):
+    """IPv4 fragments through the NAT both ways: only the first fragment carries the ports, the
+    later ones follow the connection it matched. A later fragment that arrives before its first
+    fragment is dropped and counted (frag_unknown): the stated rule."""
+    from scapy.layers.l2 import Ether
+
+    before = lab.stats()
+    r = lab.run("vm5", ["ping", "-c", "3", "-i", "0.2", "-W", "1", "-s", "3000", FAR_IP])
+    assert r.returncode == 0, f"3000-byte pings (3 fragments each way) through the NAT failed:\n{r.stdout}"
+    port = 7007
+    big = "x" * 3900  # a 3.9 kB datagram: 3 fragments out, 3 back
+    with lab.served("inet", "udp", "0.0.0.0", port, mode="echo") as srv:
+        out = lab.nc("vm5", FAR_IP, port, big, udp=True, sport=next_sport())
+        conn = srv.wait_conn(lambda e: len(e.get("data", "")) >= len(big))
+    assert conn and conn["peer"][0] == WAN_IP, f"the server's view of the fragmented datagram: {srv.conns()}"
+    assert big in out.stdout, f"the fragmented echo did not come back whole: {len(out.stdout)} bytes"
+    mid = lab.stats()
+    assert lab.counter(mid, "vm5", "frag_unknown") == lab.counter(before, "vm5", "frag_unknown")
+
+    # A later fragment alone (offset 1480 bytes, no first fragment ever sent).
+    rmac = {n["vlan"]: n for n in lab.status()["networks"]}[NAT_VLAN]["router_mac"]
+    orphan = Ether(src=VM_MAC["vm5"], dst=rmac) / IP(src=VM5, dst=FAR_IP, id=4242, frag=185, proto=17) / (b"y" * 64)
+    lab.send("vm5", orphan, count=2)
+    after = lab.stats()
+    assert lab.counter(after, "vm5", "frag_unknown") - lab.counter(mid, "vm5", "frag_unknown") == 2
 
 
 def test_traceroute_through_the_nat(lab, nat):
