@@ -453,9 +453,7 @@ static long ct_gc_elem(void *map, struct xdpnet_ct_key *key, struct xdpnet_ct *c
 	peer = bpf_map_lookup_elem(&xdpnet_ct, &peer_key);
 	if (peer && ct_fresh(peer, c->now))
 		return 0;
-	if (peer)
-		bpf_map_delete_elem(&xdpnet_ct, &peer_key);
-	if (bpf_map_delete_elem(map, key) == 0)
+	if (ct_delete_pair(key, ct))
 		c->ct_removed++;
 	return 0;
 }

@@ -31,6 +31,16 @@ struct {
 	__type(value, struct xdpnet_ct);
 } xdpnet_ct SEC(".maps");
 
+/* [vid]: connections each network holds now (pairs), for max_connections.
+ * The datapath adds and subtracts atomically as it creates and removes
+ * pairs; the loader recounts after it removes some itself (nat flush). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XDPNET_VLAN_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} xdpnet_ctcount SEC(".maps");
+
 /* First fragments seen: (src, dst, proto, id, side) -> their connection. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -14,7 +14,8 @@
 #define ICMP_ERR_HLEN (sizeof(struct iphdr) + sizeof(struct icmphdr)) /* 28 */
 #define ICMP_QUOTE_MAX (60 + 8)
 
-/* Rebuild the frame as an ICMP error (type << 8 | code) from `from` (with source
+/* Rebuild the frame as an ICMP error (mtu << 16 | type << 8 | code; mtu only
+ * for "fragmentation needed") from `from` (with source
  * MAC router_mac, packed in the low 48 bits) back to the packet's sender,
  * keeping its L2 header of l2 bytes so it can leave through the ingress port.
  * A global function: verified once, not at every call site. 0 or a drop
@@ -100,7 +101,8 @@ __attribute__((noinline)) int xdpnet_icmp_error(struct xdp_md *ctx, __u32 l2, __
 	icmp->code = code;
 	icmp->checksum = 0;
 	icmp->un.gateway = 0;
-	sum = bpf_htons((__u16)(type << 8 | code));
+	icmp->un.frag.mtu = bpf_htons(type_code >> 16); /* fragmentation needed: next-hop MTU */
+	sum = bpf_htons((__u16)(type << 8 | code)) + icmp->un.frag.mtu;
 #pragma unroll
 	for (int i = 0; i < ICMP_QUOTE_MAX / 2; i++)
 		sum += ((__u16 *)quote)[i]; /* bytes past qlen are zero */
@@ -119,10 +121,11 @@ static __always_inline __u64 mac_pack(const __u8 *mac)
 }
 
 static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
-					       __u8 type, __u8 code, __be32 from,
+					       __u8 type, __u8 code, __u16 mtu, __be32 from,
 					       const __u8 *router_mac)
 {
-	int r = xdpnet_icmp_error(ctx, l2_len(p), (__u32)type << 8 | code, from, mac_pack(router_mac));
+	int r = xdpnet_icmp_error(ctx, l2_len(p), (__u32)mtu << 16 | (__u32)type << 8 | code, from,
+				  mac_pack(router_mac));
 
 	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
 	(void)ip;

@@ -144,12 +144,31 @@ static __always_inline int ct_alive(const struct xdpnet_ct *ct, __u64 now)
 	return peer && ct_fresh(peer, now);
 }
 
-static __always_inline void ct_delete_pair(const struct xdpnet_ct_key *k, const struct xdpnet_ct *ct)
+static __always_inline __u64 *ct_count_of(__u16 vid)
+{
+	__u32 key = vid & VLAN_VID_MASK;
+
+	return bpf_map_lookup_elem(&xdpnet_ctcount, &key);
+}
+
+/* Remove both halves; the one that removes the original half also takes the
+ * connection off its network's count (so a race counts it once). */
+static __always_inline int ct_delete_pair(const struct xdpnet_ct_key *k, const struct xdpnet_ct *ct)
 {
 	struct xdpnet_ct_key peer = ct->peer;
+	int original = ct->flags & XDPNET_CT_ORIGINAL;
+	__u16 vid = ct->vid;
+	int gone_peer = bpf_map_delete_elem(&xdpnet_ct, &peer) == 0;
+	int gone_self = bpf_map_delete_elem(&xdpnet_ct, k) == 0;
 
-	bpf_map_delete_elem(&xdpnet_ct, &peer);
-	bpf_map_delete_elem(&xdpnet_ct, k);
+	if (original ? gone_self : gone_peer) {
+		__u64 *n = ct_count_of(vid);
+
+		if (n && *n)
+			__sync_fetch_and_add(n, -1);
+		return 1;
+	}
+	return 0;
 }
 
 static __always_inline __u8 ct_initial_state(__u8 proto)
@@ -255,10 +274,16 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 						__u32 gen, __u32 alloc, __u32 want)
 {
 	__u32 size, start = bpf_get_prandom_u32();
+	__u64 *count;
 	int err = -17;
 
 	if (!cp || !c || c->port_hi < c->port_lo)
 		return XDPNET_DROP_STALE_CONFIG;
+	count = ct_count_of(cp->oval.vid);
+	if (!count)
+		return XDPNET_DROP_STALE_CONFIG;
+	if (c->max_conns && *count >= c->max_conns)
+		return XDPNET_DROP_NAT_LIMIT;
 	size = (__u32)c->port_hi - c->port_lo + 1;
 
 	cp->rval.peer = cp->okey;
@@ -292,6 +317,7 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 		bpf_map_delete_elem(&xdpnet_ct, &cp->rkey);
 		return XDPNET_DROP_CT_FULL;
 	}
+	__sync_fetch_and_add(count, 1);
 	return 0;
 }
 

@@ -34,27 +34,62 @@
 #define AF_INET 2
 #endif
 
+/* The kernel's route for src -> dst through the uplink (bpf_fib_lookup,
+ * output direction, with the packet's length for the MTU check): its return
+ * code, or -1 when the route leaves by another interface. */
+static __always_inline int uplink_fib(struct xdp_md *ctx, const struct iphdr *ip,
+				      const struct xdpnet_nat_config *c, __be32 src, __be32 dst,
+				      struct bpf_fib_lookup *fib)
+{
+	int rc;
+
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET;
+	fib->tos = ip->tos;
+	fib->l4_protocol = ip->protocol;
+	fib->tot_len = bpf_ntohs(ip->tot_len);
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+	fib->ifindex = c->uplink_ifindex;
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
+	return fib->ifindex == c->uplink_ifindex ? rc : -1;
+}
+
+/* A FIB answer that is neither a next hop nor "resolve it": too big for the
+ * path MTU gets "fragmentation needed" back when it has DF (path-MTU
+ * discovery), everything else has no route. A route_verdict. */
+static __always_inline int uplink_refused(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
+					  int rc, __u16 mtu, const struct xdpnet_gateway *in_gw,
+					  struct xdpnet_port_stats *st)
+{
+	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return -XDPNET_DROP_UPLINK_ROUTE;
+	drop_count(st, XDPNET_DROP_FRAG_NEEDED);
+	if (!in_gw || !(ip->frag_off & bpf_htons(0x4000)))
+		return ROUTE_DROPPED;
+	if (icmp_error_in_place(ctx, p, ip, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, in_gw->gw_ip,
+				in_gw->router_mac))
+		return ROUTE_DROPPED;
+	ctr_add(st, XDPNET_CTR_ICMP_FRAG_NEEDED, 1);
+	return ROUTE_TX;
+}
+
 /* Out of the uplink with the FIB's MACs. ct NULL: routed untranslated. */
 static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				       const struct xdpnet_nat_config *c, const struct tuple *t,
-				       const struct xdpnet_ct *ct, struct xdpnet_port_stats *st)
+				       const struct xdpnet_ct *ct, const struct xdpnet_gateway *in_gw,
+				       struct xdpnet_port_stats *st)
 {
-	struct bpf_fib_lookup fib = {};
+	struct bpf_fib_lookup fib;
 	struct xdpnet_meta *meta;
 	struct iphdr *ip = ipv4_hdr(p);
 	int rc, r;
 
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
-	fib.family = AF_INET;
-	fib.tos = ip->tos;
-	fib.l4_protocol = ip->protocol;
-	fib.tot_len = bpf_ntohs(ip->tot_len);
-	fib.ipv4_src = ct ? ct->to_saddr : ip->saddr;
-	fib.ipv4_dst = ct ? ct->to_daddr : ip->daddr;
-	fib.ifindex = c->uplink_ifindex;
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (fib.ifindex != c->uplink_ifindex)
+	rc = uplink_fib(ctx, ip, c, ct ? ct->to_saddr : ip->saddr, ct ? ct->to_daddr : ip->daddr,
+			&fib);
+	if (rc < 0)
 		return -XDPNET_DROP_UPLINK_ROUTE;
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* The slow path: tc translates and lets the kernel resolve. */
@@ -71,7 +106,7 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 		return ROUTE_PASS;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return -XDPNET_DROP_UPLINK_ROUTE;
+		return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
 	if (ct)
 		r = xlate_xdp(ctx, p, t, ct, st);
 	else
@@ -173,13 +208,15 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			r = icmp_err_xlate(ctx, p, 1, ct->to_saddr, ct->to_sport);
 			if (r)
 				return -r;
+		} else if (c->flags & XDPNET_NAT_MASQ) {
+			return -XDPNET_DROP_NAT_UNTRACKED; /* would leak the VM's address */
 		}
-		return uplink_send(ctx, p, gen, c, &t, 0, st);
+		return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st);
 	}
 	r = tuple_parse(ip, p->end, l2_len(p), &t);
 	if (r) {
 		if (r == XDPNET_DROP_NAT_PROTO && !(c->flags & XDPNET_NAT_MASQ))
-			return uplink_send(ctx, p, gen, c, &t, 0, st);
+			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st);
 		return -r;
 	}
 	if (t.frag == FRAG_LATER) {
@@ -187,7 +224,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		const struct xdpnet_ct_key *fk = frag_lookup(&t, XDPNET_SIDE_VM, now);
 
 		if (!fk && !(c->flags & XDPNET_NAT_MASQ))
-			return uplink_send(ctx, p, gen, c, &t, 0, st);
+			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st);
 		if (!fk)
 			return -XDPNET_DROP_FRAG_UNKNOWN;
 		k = *fk;
@@ -215,11 +252,20 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				return -XDPNET_DROP_NAT_NOT_SYN;
 			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen);
 		} else if (c->flags & XDPNET_NAT_MASQ) {
+			struct bpf_fib_lookup fib;
+			int rc;
+
 			if (tcp_without_syn(&t))
 				return -XDPNET_DROP_NAT_NOT_SYN;
+			/* No connection for a packet that cannot leave. */
+			rc = uplink_fib(ctx, ip, c, c->uplink_ip, t.daddr, &fib);
+			if (rc < 0)
+				return -XDPNET_DROP_UPLINK_ROUTE;
+			if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+				return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
 			r = ct_new_snat(cp, &t, c, p->vid, now, gen);
 		} else {
-			return uplink_send(ctx, p, gen, c, &t, 0, st); /* routed, not translated */
+			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st); /* routed, not translated */
 		}
 		if (r)
 			return -r;
@@ -233,7 +279,7 @@ tracked:
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 	rt = route_lookup(gen, ct->to_daddr);
 	if (!rt)
-		return uplink_send(ctx, p, gen, c, &t, ct, st);
+		return uplink_send(ctx, p, gen, c, &t, ct, in_gw, st);
 	/* Hairpinned into a network. */
 	out_gw = gateway_of(gen, rt->vid);
 	if (!out_gw)
@@ -283,6 +329,8 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		ct = ct_lookup(&k, now);
 		if (!ct)
 			return ROUTE_PASS;
+		if (ip->ttl <= 1)
+			return -XDPNET_DROP_TTL_EXCEEDED;
 		rt = route_lookup(gen, ct->to_daddr);
 		out_gw = rt ? gateway_of(gen, rt->vid) : 0;
 		if (!out_gw)
@@ -330,6 +378,8 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			return -XDPNET_DROP_STALE_CONFIG;
 		if (tcp_without_syn(&t))
 			return -XDPNET_DROP_NAT_NOT_SYN;
+		if (ip->ttl <= 1)
+			return -XDPNET_DROP_TTL_EXCEEDED;
 		r = ct_new_dnat(cp, &t, f, c, now, gen);
 		if (r)
 			return -r;
@@ -340,6 +390,8 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 	}
 	frag_remember(&t, XDPNET_SIDE_UPLINK, &k, now);
 tracked:
+	if (ip->ttl <= 1)
+		return -XDPNET_DROP_TTL_EXCEEDED; /* before it is counted or rewritten */
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 	rt = route_lookup(gen, ct->to_daddr);
 	if (!rt)

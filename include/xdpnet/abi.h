@@ -145,7 +145,7 @@ struct xdpnet_nat_config {
 	__u16 port_lo;        /* SNAT source ports (host order) */
 	__u16 port_hi;
 	__u32 timeout_s[XDPNET_TO_MAX]; /* enum xdpnet_ct_timeout */
-	__u32 pad1;
+	__u32 max_conns;      /* connections the network may hold; 0 = no limit */
 };
 
 /* Port forwards: (uplink, protocol, port) on the uplink's address -> a VM
@@ -348,10 +348,13 @@ struct xdpnet_gc {
 	X(TTL_EXCEEDED, "ttl_exceeded", "routed packet whose TTL ran out (an ICMP time-exceeded went back)") \
 	X(NEIGH_UNRESOLVED, "neigh_unresolved", "routed packet for a neighbour not resolved yet (the router ARPs for it)") \
 	X(NAT_NO_PORT, "nat_no_port", "no free source port in the network's port_range for a new connection") \
+	X(NAT_LIMIT, "nat_limit", "the network's max_connections reached: new connection refused (existing ones unaffected)") \
 	X(CT_FULL, "ct_full", "connection table full: new connection refused (existing ones unaffected)") \
 	X(NAT_NOT_SYN, "nat_not_syn", "TCP without SYN and without a tracked connection (NAT needs the start)") \
 	X(NAT_PROTO, "nat_proto", "protocol NAT cannot translate (not TCP, UDP or ICMP echo)") \
 	X(FRAG_UNKNOWN, "frag_unknown", "IPv4 fragment through the NAT whose first fragment was not seen (or expired)") \
+	X(NAT_UNTRACKED, "nat_untracked", "ICMP error from a masquerading network about no tracked connection (it would leak a private address)") \
+	X(FRAG_NEEDED, "frag_needed", "larger than the uplink's path MTU with DF set (an ICMP fragmentation-needed went back); without DF: dropped") \
 	X(UPLINK_ROUTE, "uplink_route", "the kernel's FIB has no usable route for it through the uplink") \
 	X(GW_UNSERVED, "gw_unserved", "to a gateway address but not an unfragmented echo request (gateways answer ARP and ping only)")
 
@@ -375,6 +378,7 @@ struct xdpnet_gc {
 	X(ARP_REQUEST, "arp_requests", "ARP requests the router sent for an unknown neighbour") \
 	X(NEIGH_LEARNED, "neigh_learned", "neighbours learned or changed from ARP")    \
 	X(ICMP_TIME_EXCEEDED, "icmp_time_exceeded", "ICMP time-exceeded messages sent back") \
+	X(ICMP_FRAG_NEEDED, "icmp_frag_needed", "ICMP fragmentation-needed messages sent back (path MTU discovery)") \
 	X(ARP_TO_ROUTER, "arp_to_router", "ARP replies to the router consumed (after learning)") \
 	X(NEIGH_FAILED, "neigh_update_failed", "neighbours seen but not recorded (table update failed)") \
 	X(NAT_NEW, "nat_new", "connections translated (SNAT, port forwards, hairpin) created from this port") \

@@ -207,12 +207,15 @@ void register_nat(CLI::App& app, Context& ctx) {
                 j.push_back({{"network", n.name}, {"vlan", vid}, {"address", ip(n.nat->uplink_ip)},
                              {"range", fmt::format("{}-{}", n.nat->port_lo, n.nat->port_hi)},
                              {"size", size}, {"used", used.size()}, {"free", size - used.size()},
-                             {"holders", holders}});
+                             {"connections", inst.ct_count(vid)},
+                             {"max_connections", n.nat->max_conns}, {"holders", holders}});
                 continue;
             }
-            std::cout << fmt::format("{} (VLAN {}) masquerades as {}, ports {}-{}: {} used, {} free\n",
+            std::cout << fmt::format("{} (VLAN {}) masquerades as {}, ports {}-{}: {} used, {} free; "
+                                     "{} of {} connections\n",
                                      n.name, vid, ip(n.nat->uplink_ip), n.nat->port_lo,
-                                     n.nat->port_hi, used.size(), size - used.size());
+                                     n.nat->port_hi, used.size(), size - used.size(),
+                                     inst.ct_count(vid), n.nat->max_conns);
             for (const auto& [pp, v] : held)
                 for (const Conn* c : v)
                     std::cout << fmt::format("  {:>5}/{:<4} held by {}\n", pp.second, pp.first,

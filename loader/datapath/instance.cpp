@@ -293,6 +293,7 @@ void Instance::open_pins() {
     m_.routes = open("xdpnet_routes");
     m_.neigh = open("xdpnet_neigh");
     m_.natcfg = open("xdpnet_natcfg");
+    m_.ctcount = open("xdpnet_ctcount");
     m_.netname = open("xdpnet_netname");
     m_.fwd = open("xdpnet_fwd");
     m_.ct = open("xdpnet_ct");
@@ -910,6 +911,11 @@ std::vector<CtRow> Instance::connections() const {
 
 uint32_t Instance::ct_capacity() const { return maps::capacity(m_.ct); }
 
+uint64_t Instance::ct_count(uint16_t vid) const {
+    auto n = maps::lookup<__u32, __u64>(m_.ctcount, vid);
+    return n ? *n : 0;
+}
+
 size_t Instance::nat_flush(const std::function<bool(const CtRow&)>& match) {
     size_t n = 0;
     for (const auto& row : connections()) {
@@ -918,6 +924,19 @@ size_t Instance::nat_flush(const std::function<bool(const CtRow&)>& match) {
         maps::remove(m_.ct, row.entry.peer);
         if (maps::remove(m_.ct, row.key))
             n++;
+    }
+    // The networks' connection counts, recounted from what is left (the
+    // datapath keeps them up to date itself; this is the one place
+    // userspace removes connections).
+    std::map<uint16_t, uint64_t> count;
+    for (const auto& row : connections())
+        if (row.entry.flags & XDPNET_CT_ORIGINAL)
+            count[row.entry.vid]++;
+    for (__u32 vid = 0; vid < XDPNET_VLAN_COUNT; vid++) {
+        auto cur = maps::lookup<__u32, __u64>(m_.ctcount, vid);
+        const uint64_t want = count.count(vid) ? count[vid] : 0;
+        if (cur && *cur != want)
+            maps::update(m_.ctcount, vid, __u64(want), "xdpnet_ctcount");
     }
     return n;
 }

@@ -108,6 +108,8 @@ class Instance {
     /// Every connection-table entry (both halves of each connection).
     std::vector<CtRow> connections() const;
     uint32_t ct_capacity() const;
+    /// Connections network `vid` holds now (the datapath's count, for max_connections).
+    uint64_t ct_count(uint16_t vid) const;
     /// Removes the connections whose original half matches; returns how many.
     size_t nat_flush(const std::function<bool(const CtRow&)>& match);
     /// The router's neighbours on routed VLANs (learned from ARP).
@@ -151,7 +153,7 @@ class Instance {
     std::string dir_;
     struct {
         Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave,
-            gateway, routes, neigh, natcfg, fwd, ct, netname;
+            gateway, routes, neigh, natcfg, fwd, ct, netname, ctcount;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc, clock, nat_slow;

@@ -205,6 +205,7 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
             c.timeout_s[XDPNET_TO_TCP_CLOSING] = secs(n.timeouts.tcp_closing_ns);
             c.timeout_s[XDPNET_TO_UDP] = secs(n.timeouts.udp_ns);
             c.timeout_s[XDPNET_TO_ICMP] = secs(n.timeouts.icmp_ns);
+            c.max_conns = n.max_connections;
             img.nat[n.vlan] = c;
             connections += n.max_connections;
             for (const PortForwardSpec& f : n.port_forwards) {
