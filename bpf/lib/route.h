@@ -67,10 +67,11 @@ static __always_inline int route_ttl_exceeded(struct xdp_md *ctx, struct pkt *p,
 
 /* Deliver an IPv4 packet into network `vid` (whose gateway is out_gw): TTL,
  * neighbour, MACs. in_gw is the gateway it came through, for time-exceeded
- * (NULL: it came from the uplink; an expiring TTL is just dropped). */
+ * (NULL: it came from the uplink; an expiring TTL is just dropped).
+ * translated: NAT rewrote it, and completed an unfinished checksum then. */
 static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
 					 __u16 vid, const struct xdpnet_gateway *out_gw,
-					 const struct xdpnet_gateway *in_gw, __u64 now,
+					 const struct xdpnet_gateway *in_gw, int translated, __u64 now,
 					 struct xdpnet_port_stats *st)
 {
 	__be32 daddr = ip->daddr;
@@ -97,7 +98,7 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 		ctr_add(st, XDPNET_CTR_ARP_REQUEST, 1);
 		return ROUTE_FLOOD;
 	}
-	r = ipv4_csum_finish(ctx, p, st);
+	r = translated ? 0 : ipv4_csum_finish(ctx, p, st);
 	if (r)
 		return -r;
 	ip = ipv4_hdr(p);
@@ -136,7 +137,7 @@ static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 g
 		r = gateway_echo(p, ip, daddr, in_gw->router_mac, st);
 		return r == STAGE_TX ? ROUTE_TX : -r;
 	}
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, now, st);
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 0, now, st);
 }
 
 #endif

@@ -290,7 +290,7 @@ tracked:
 	ip = ipv4_hdr(p);
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, now, st);
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 1, now, st);
 }
 
 /* A packet arriving on the uplink (port `in`, mode UPLINK). */
@@ -322,7 +322,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!c || !out_gw || c->uplink_ifindex != in->ifindex || (c->flags & XDPNET_NAT_MASQ))
 			return ROUTE_PASS;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, now, st);
+		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 1, now, st);
 	}
 	if (icmp_error_key(ip, p->end, XDPNET_SIDE_UPLINK, &k)) {
 		/* An error about one of our outbound connections. */
@@ -342,7 +342,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!ip)
 			return -XDPNET_DROP_BAD_L3;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, now, st);
+		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 0, now, st);
 	}
 	if (tuple_parse(ip, p->end, sizeof(struct ethhdr), &t))
 		return ROUTE_PASS;
@@ -406,7 +406,7 @@ tracked:
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
 	ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, now, st);
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 1, now, st);
 }
 
 #endif
