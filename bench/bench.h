@@ -22,13 +22,42 @@ enum xb_gen_mode {
 	XB_GEN_TEMPLATES = 0, /* frame i = template (counter % n_tmpl) */
 	XB_GEN_RANDOM_FDB = 1, /* template 0, then random dst/src MAC drawn
 				* from the FDB fill (xb_fill_mac(2k) / (2k+1)) */
+	XB_GEN_NEW_TUPLE = 2,  /* template 0 (a NAT SNAT-out frame), then a UDP
+				* tuple never sent before in this process:
+				* see XB_NT_* */
 };
+
+/* XB_GEN_NEW_TUPLE: frame number c (the generator's per-CPU `seq`, never
+ * reset) gets
+ *   source port  XB_NT_PORT_LO + c % XB_NT_PORTS   (1024..65535)
+ *   k = c / XB_NT_PORTS:
+ *   source       10.0.30.(XB_NT_VM_FIRST + k % XB_NT_VMS), MAC 02:b3:00:00:00:(k % XB_NT_VMS)
+ *   destination  198.19.0.0 + XB_NT_DADDR_LO + k     (198.19.1.0, 198.19.1.1, ...)
+ * port 443, and its IPv4 and UDP checksums recomputed from the partial sums in
+ * xb_gen_cfg. (destination, source port) is distinct for every c, so both the
+ * originator's and the reply tuple are new, and a masquerade that keeps the
+ * source port finds it free. The destinations stay out of 198.19.0.1-64 (the
+ * established-flow templates). Offsets are those of an untagged 64-byte
+ * Ethernet/IPv4/UDP frame. */
+#define XB_NT_PORT_LO 1024
+#define XB_NT_PORTS 64512
+#define XB_NT_VMS 200
+#define XB_NT_VM_FIRST 10
+#define XB_NT_DADDR_LO 0x0100
+#define XB_NT_MAX_K (0xff00 - XB_NT_DADDR_LO) /* destination low word stays <= 0xfeff */
 
 struct xb_gen_cfg {
 	__u32 n_tmpl;    /* templates in use, >= 1 */
 	__u32 frame_len; /* 64 or 68: the bytes restored on each frame */
 	__u32 mode;      /* enum xb_gen_mode */
 	__u32 fill;      /* XB_GEN_RANDOM_FDB: FDB entries filled (even = dst, odd = src) */
+	/* XB_GEN_NEW_TUPLE: ones' complement sums (not folded, not inverted) of
+	 * the IPv4 header and of the UDP pseudo header + datagram of template 0,
+	 * each with its checksum field and the words that change (source
+	 * address low word, destination address low word, and for UDP the
+	 * source port) taken as zero. */
+	__u32 nt_ip_sum;
+	__u32 nt_udp_sum;
 };
 
 /* Generator per-CPU state. */
@@ -38,6 +67,7 @@ struct xb_gen_state {
 	__u64 tail_fail; /* tail call failed (empty slot): dropped */
 	__u64 restore_fail;
 	__u64 rng; /* xorshift64 state (random FDB mode) */
+	__u64 seq; /* XB_GEN_NEW_TUPLE: tuples made so far (never reset) */
 };
 
 /* Sink: per-CPU counters of one receiving namespace end. */

@@ -13,6 +13,9 @@
  *      bytes, fixed per run, copied with 8-byte stores (or, selectably, with
  *      bpf_xdp_store_bytes),
  *   3. optionally draws random source/destination MACs among an FDB fill,
+ *      or (NAT) makes the frame a UDP tuple never sent before: source port,
+ *      source and destination address from a per-CPU counter, checksums
+ *      completed from partial sums (see XB_NT_* in bench.h),
  *   4. tail-calls slot 0 of xb_target: the program under test.
  */
 #include <linux/bpf.h>
@@ -153,6 +156,43 @@ int xb_gen(struct xdp_md *ctx)
 		st->rng = x;
 		put_fill_mac(data, (((x & 0xffffffff) * half) >> 32) * 2);
 		put_fill_mac(data + 6, (((x >> 32) * half) >> 32) * 2 + 1);
+	}
+
+	/* 3b. A new UDP tuple on every frame (see XB_NT_* in bench.h). */
+	if (cfg->mode == XB_GEN_NEW_TUPLE) {
+		__u8 *d = (void *)(long)ctx->data;
+		__u64 c = st->seq++;
+		__u32 port = XB_NT_PORT_LO + (__u32)(c % XB_NT_PORTS);
+		__u32 k = (__u32)(c / XB_NT_PORTS);
+		__u32 vm = k % XB_NT_VMS, ip, udp;
+		__u32 saddr_lo = (30 << 8) | (XB_NT_VM_FIRST + vm); /* 10.0.30.x */
+		__u32 daddr_lo = (XB_NT_DADDR_LO + k) & 0xffff;
+
+		if ((void *)(d + 42) > (void *)(long)ctx->data_end) {
+			st->restore_fail++;
+			return XDP_DROP;
+		}
+		d[11] = vm;                 /* source MAC 02:b3:00:00:00:vm */
+		d[28] = saddr_lo >> 8;      /* IPv4 source, low word */
+		d[29] = saddr_lo;
+		d[32] = daddr_lo >> 8;      /* IPv4 destination, low word */
+		d[33] = daddr_lo;
+		d[34] = port >> 8;          /* UDP source port */
+		d[35] = port;
+		ip = cfg->nt_ip_sum + saddr_lo + daddr_lo;
+		ip = (ip & 0xffff) + (ip >> 16);
+		ip = (ip & 0xffff) + (ip >> 16);
+		ip = ~ip & 0xffff;
+		d[24] = ip >> 8;
+		d[25] = ip;
+		udp = cfg->nt_udp_sum + saddr_lo + daddr_lo + port;
+		udp = (udp & 0xffff) + (udp >> 16);
+		udp = (udp & 0xffff) + (udp >> 16);
+		udp = ~udp & 0xffff;
+		if (!udp)
+			udp = 0xffff; /* 0 would mean "no checksum" */
+		d[40] = udp >> 8;
+		d[41] = udp;
 	}
 
 	/* 4. The program under test. */

@@ -1,7 +1,7 @@
 # gnuplot -e "datadir='bench/results'" bench/plot.gp  ->  datadir/bench.png
 # Bars: medians; error bars: min..max over the runs.
 if (!exists("datadir")) datadir = "bench/results"
-set terminal pngcairo size 1600,640 font "DejaVu Sans,10"
+set terminal pngcairo size 2200,700 font "DejaVu Sans,10"
 set output datadir."/bench.png"
 set datafile separator whitespace
 set style data histograms

@@ -3,7 +3,8 @@
 #
 #   sudo bench/run.sh [--build-dir DIR] [--runs N] [--quick] [--duration S]
 #                     [--cpu C] [--xdpnet PATH] [--no-xdpnet]
-#                     [--no-nat | --nat-only] [--nat-flows N] [-- XDPNET-BENCH-ARGS]
+#                     [--no-nat | --nat-only] [--nat-flows N] [--no-nat-scale] [--nat-max-conns N]
+#                     [-- XDPNET-BENCH-ARGS]
 #
 # Builds a private topology (prefix xb: veths xbp0..4 in the root namespace,
 # peers xbvN in namespaces xbnsN; a Linux bridge over xbb0/xbb1 in namespace
@@ -30,9 +31,14 @@ EXTRA=()
 USE_NAT=1
 NAT_ONLY=0
 NAT_FLOWS=16384
+NAT_SCALE=1
+# The NAT instance's connection table (preallocated at up, two entries of
+# about 150 bytes each per connection): room for the new-connection runs
+# (at most 3/4 of it per run) and the 1M-connection fill.
+NAT_MAX_CONNS=4194304
 PY=/usr/bin/python3 # Debian's; the python3 on PATH may be another one
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
     --build-dir) BUILD=$(realpath "$2"); shift 2 ;;
@@ -45,6 +51,8 @@ while [[ $# -gt 0 ]]; do
     --no-nat) USE_NAT=0; shift ;;
     --nat-only) NAT_ONLY=1; shift ;;
     --nat-flows) NAT_FLOWS=$2; shift 2 ;;
+    --no-nat-scale) NAT_SCALE=0; shift ;;
+    --nat-max-conns) NAT_MAX_CONNS=$2; shift 2 ;;
     --) shift; EXTRA=("$@"); break ;;
     -h | --help) usage ;;
     *) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -244,6 +252,17 @@ EOF
 fi
 
 # --- xdpnet ---------------------------------------------------------------
+# xdpnet's housekeeping timer (FDB aging; with NAT every second, walking the
+# whole connection table) fires on the CPU that ran `xdpnet up`. Start xdpnet
+# on the CPUs other than the generator's, so its passes stay out of the
+# measurements (xdpnet-bench measures the pass itself; see README).
+NCPU=$(nproc)
+GEN_CPU=${CPU:-$((NCPU - 1))}
+HK=()
+if [[ $NCPU -gt 1 ]] && command -v taskset >/dev/null; then
+    hk_cpus=$(seq 0 $((NCPU - 1)) | grep -vx "$GEN_CPU" | paste -sd, -)
+    HK=(taskset -c "$hk_cpus")
+fi
 # xbp0, xbp1, xbp3, xbp4: access VLAN 10; xbp2: trunk carrying VLAN 10 tagged.
 # Destinations d1 behind xbp1, d2 behind xbp2 (static); sources are learned.
 # Whether to start xdpnet at all; USE_XDPNET below says whether the L2
@@ -272,7 +291,7 @@ if [[ $USE_XDPNET == 1 ]]; then
     # Retried: another instance's `down` on this machine can remove the pin
     # root between xdpnet's mkdir of /sys/fs/bpf/xdpnet and of its instance dir.
     for attempt in 1 2 3; do
-        if "$XDPNET" up -c "$TMP/policy.yaml" > "$TMP/up.log" 2>&1; then
+        if "${HK[@]}" "$XDPNET" up -c "$TMP/policy.yaml" > "$TMP/up.log" 2>&1; then
             XDPNET_UP=1
             break
         fi
@@ -305,11 +324,12 @@ networks:
     gateway: 10.0.30.1/24
     uplink: xbu0          # 198.18.0.1/24; route 198.19.0.0/16 via 198.18.0.2 (permanent neighbour)
     masquerade: true
-    port_range: 20000-59999
+    port_range: 1024-65535  # the new-connection traffic uses source ports 1024-65535
+    max_connections: $NAT_MAX_CONNS  # preallocated: 2 entries per connection
 EOF
     log "xdpnet up (instance $NAT_INSTANCE: NAT)"
     for attempt in 1 2 3; do
-        if "$XDPNET" up -c "$TMP/nat-policy.yaml" > "$TMP/nat-up.log" 2>&1; then
+        if "${HK[@]}" "$XDPNET" up -c "$TMP/nat-policy.yaml" > "$TMP/nat-up.log" 2>&1; then
             NAT_UP=1
             break
         fi
@@ -348,10 +368,11 @@ args=(run --runs "$RUNS" --duration "$DURATION" --repeat "$REPEAT" --vlan "$VLAN
 [[ $USE_XDPNET == 1 ]] && args+=(--pin-dir "$PIN_DIR")
 if [[ $USE_NAT == 1 ]]; then
     args+=(--nat --nat-flows "$NAT_FLOWS")
-    [[ -n $NAT_ROUTER_MAC ]] && args+=(--nat-xdpnet --nat-router-mac "$NAT_ROUTER_MAC")
+    [[ -n $NAT_ROUTER_MAC ]] && args+=(--nat-xdpnet --nat-router-mac "$NAT_ROUTER_MAC" --nat-pin-dir "$NAT_PIN_DIR" --xdpnet "$XDPNET")
+    [[ $NAT_SCALE == 0 ]] && args+=(--no-nat-scale)
     [[ -n $NAT_NOTE ]] && args+=(--nat-note "$NAT_NOTE")
 fi
-[[ $NAT_ONLY == 1 ]] && args+=(--no-fdb --only floor,nat_fwd,nat_nft,nat_nft_in,nat_xdp,nat_xdp_in,cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in)
+[[ $NAT_ONLY == 1 ]] && args+=(--no-fdb --only floor,nat_fwd,nat_nft,nat_nft_in,nat_xdp,nat_xdp_in,cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in,nat_setup,cost_nat_new,nat_ct)
 args+=("${EXTRA[@]}")
 log "xdpnet-bench ${args[*]}"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)

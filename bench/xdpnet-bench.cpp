@@ -29,6 +29,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fcntl.h>
@@ -36,6 +37,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -73,6 +75,25 @@ void note(const char* fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
 }
+
+// This thread's CPU time and involuntary context switches: a live run's
+// injection loop never sleeps, so CPU time / wall time below 1 is time other
+// tasks took from the generator's core (machine load), and shows in the rate.
+struct ThreadUse {
+    double cpu_s = 0;
+    long nivcsw = 0;
+    static ThreadUse now()
+    {
+        ThreadUse u;
+        timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        u.cpu_s = ts.tv_sec + ts.tv_nsec * 1e-9;
+        rusage ru{};
+        getrusage(RUSAGE_THREAD, &ru);
+        u.nivcsw = ru.ru_nivcsw;
+        return u;
+    }
+};
 
 double now_s()
 {
@@ -334,6 +355,34 @@ std::vector<uint8_t> nat_arp_frame(const Mac& router, uint32_t i)
     return f;
 }
 
+// New connections (generator mode XB_GEN_NEW_TUPLE, see bench.h): tuple c,
+// as the generator makes it from template 0 = nat_new_frame(router, 0).
+constexpr uint32_t kNatNewRemoteNet = kNatRemoteNet + XB_NT_DADDR_LO; // 198.19.1.0
+
+std::vector<uint8_t> nat_new_frame(const Mac& router, uint64_t c)
+{
+    uint32_t k = uint32_t(c / XB_NT_PORTS), vm = k % XB_NT_VMS;
+    return make_udp_frame(set_mac("vm", vm), router, kNatVmNet + XB_NT_VM_FIRST + vm, kNatNewRemoteNet + k,
+                          uint16_t(XB_NT_PORT_LO + c % XB_NT_PORTS), kNatDport);
+}
+
+// The partial sums the generator completes (xb_gen_cfg.nt_ip_sum/nt_udp_sum):
+// the template's IPv4 header and UDP pseudo header + datagram with the
+// checksum fields and the changing words (source and destination address low
+// words, UDP source port) zeroed.
+std::pair<uint32_t, uint32_t> nat_new_sums(std::vector<uint8_t> f)
+{
+    for (size_t off : {24, 28, 32, 34, 40}) // ip csum, saddr lo, daddr lo, sport, udp csum
+        f[off] = f[off + 1] = 0;
+    const uint8_t* ip = f.data() + 14;
+    uint32_t ip_sum = csum_add(0, ip, 20);
+    const uint16_t udp_len = uint16_t((ip[24] << 8) | ip[25]);
+    uint8_t ph[12] = {ip[12], ip[13], ip[14], ip[15], ip[16], ip[17], ip[18], ip[19], 0, 17,
+                      uint8_t(udp_len >> 8), uint8_t(udp_len)};
+    uint32_t udp_sum = csum_add(csum_add(0, ph, 12), ip + 20, udp_len);
+    return {ip_sum, udp_sum};
+}
+
 Mac parse_mac(const std::string& s)
 {
     Mac m{};
@@ -492,11 +541,20 @@ struct Gen {
         uint32_t count = t.size();
         if (bpf_map_update_batch(bpf_map__fd(skel->maps.xb_tmpl), keys.data(), vals.data(), &count, nullptr))
             die("templates: %s", strerror(errno));
-        xb_gen_cfg c{uint32_t(t.size()), frame_len, mode, fill};
+        xb_gen_cfg c{uint32_t(t.size()), frame_len, mode, fill, 0, 0};
+        if (mode == XB_GEN_NEW_TUPLE) {
+            if (t.size() != 1 || frame_len != 64)
+                die("new-tuple mode takes one 64-byte template");
+            std::tie(c.nt_ip_sum, c.nt_udp_sum) = nat_new_sums(t[0]);
+        }
         uint32_t zero = 0;
         if (bpf_map_update_elem(bpf_map__fd(skel->maps.xb_gen_cfg), &zero, &c, 0))
             die("generator cfg: %s", strerror(errno));
     }
+    // A new UDP tuple on every frame (XB_GEN_NEW_TUPLE), to the router's MAC.
+    void set_new_tuples(const Mac& router) { set_templates({nat_new_frame(router, 0)}, 64, XB_GEN_NEW_TUPLE); }
+    // Tuples made so far (the generator's seq, summed over CPUs).
+    uint64_t seq() const { return read().seq; }
     xb_gen_state read() const
     {
         // Only the counters mean anything summed (not next/rng).
@@ -635,6 +693,170 @@ struct Xdpnet {
     }
 };
 
+// The NAT instance run.sh started (benchnat): its connection table, its
+// counters and its housekeeping program, from the instance's pins; and the
+// xdpnet binary, for `nat flush`.
+const char* const kDropNames[] = {
+    "none",
+#define XB_DROP_NAME(e, n, h) n,
+    XDPNET_DROP_REASONS(XB_DROP_NAME)
+#undef XB_DROP_NAME
+};
+static_assert(sizeof(kDropNames) / sizeof(kDropNames[0]) == XDPNET_DROP_MAX, "one name per drop reason");
+
+struct NatXdpnet {
+    int ct = -1, stats = -1, gc = -1, gcmap = -1;
+    uint32_t ct_capacity = 0; // entries (two per connection)
+    std::string instance, xdpnet_bin;
+
+    bool open(const std::string& dir)
+    {
+        auto get = [&](const char* n) { return bpf_obj_get((dir + "/" + n).c_str()); };
+        ct = get("xdpnet_ct");
+        stats = get("xdpnet_stats");
+        gc = get("prog_fdb_gc");
+        gcmap = get("xdpnet_gc");
+        if (ct < 0 || stats < 0 || gc < 0 || gcmap < 0) {
+            note("NAT instance pins not found under %s (xdpnet_ct, xdpnet_stats, xdpnet_gc, prog_fdb_gc): %s",
+                 dir.c_str(),
+                 strerror(errno));
+            return false;
+        }
+        bpf_map_info info{}, sinfo{};
+        uint32_t len = sizeof info, slen = sizeof sinfo;
+        if (bpf_obj_get_info_by_fd(ct, &info, &len) || bpf_obj_get_info_by_fd(stats, &sinfo, &slen))
+            die("xdpnet_ct/xdpnet_stats info: %s", strerror(errno));
+        // This program reads both with include/xdpnet/abi.h: it must be the
+        // one the running xdpnet was built with.
+        if (info.key_size != sizeof(xdpnet_ct_key) || info.value_size != sizeof(xdpnet_ct) ||
+            sinfo.value_size != sizeof(xdpnet_port_stats)) {
+            note("xdpnet_ct (%u/%u bytes) or xdpnet_stats (%u bytes) is not what this xdpnet-bench was built "
+                 "with (%zu/%zu, %zu): xdpnet-bench and xdpnet come from different sources; rebuild both",
+                 info.key_size, info.value_size, sinfo.value_size, sizeof(xdpnet_ct_key), sizeof(xdpnet_ct),
+                 sizeof(xdpnet_port_stats));
+            return false;
+        }
+        ct_capacity = info.max_entries;
+        instance = std::filesystem::path(dir).filename();
+        return true;
+    }
+
+    // The instance's counters, summed over every slot; per CPU for nat_new.
+    struct Counters {
+        uint64_t nat_new = 0, nat_out = 0, drops = 0;
+        std::vector<uint64_t> nat_new_cpu;
+        std::map<std::string, uint64_t> drop; // nonzero reasons only
+    };
+    Counters counters() const
+    {
+        Counters c;
+        int n = ncpus();
+        c.nat_new_cpu.assign(n, 0);
+        std::vector<xdpnet_port_stats> v(n);
+        for (uint32_t slot = 0; slot < XDPNET_STATS_SLOTS; slot++) {
+            if (bpf_map_lookup_elem(stats, &slot, v.data()))
+                die("xdpnet_stats: %s", strerror(errno));
+            for (int cpu = 0; cpu < n; cpu++) {
+                const auto& s = v[cpu];
+                c.nat_new += s.ctr[XDPNET_CTR_NAT_NEW];
+                c.nat_new_cpu[cpu] += s.ctr[XDPNET_CTR_NAT_NEW];
+                c.nat_out += s.ctr[XDPNET_CTR_NAT_OUT];
+                for (int d = 1; d < XDPNET_DROP_MAX; d++)
+                    if (s.drops[d]) {
+                        c.drops += s.drops[d];
+                        c.drop[kDropNames[d]] += s.drops[d];
+                    }
+            }
+        }
+        return c;
+    }
+
+    // Walks the connection table in batches; with del, empties it. Entries seen.
+    uint64_t walk(bool del) const
+    {
+        const uint32_t chunk = 16384;
+        std::vector<xdpnet_ct_key> keys(chunk);
+        std::vector<xdpnet_ct> vals(chunk);
+        uint64_t total = 0;
+        alignas(8) uint8_t in[16] = {}, out[16] = {};
+        bool first = true;
+        for (;;) {
+            uint32_t count = chunk;
+            int err = del ? bpf_map_lookup_and_delete_batch(ct, first ? nullptr : in, out, keys.data(), vals.data(),
+                                                            &count, nullptr)
+                          : bpf_map_lookup_batch(ct, first ? nullptr : in, out, keys.data(), vals.data(), &count,
+                                                 nullptr);
+            int e = errno;
+            if (err && e != ENOENT)
+                die("xdpnet_ct %s: %s", del ? "lookup_and_delete_batch" : "lookup_batch", strerror(e));
+            total += count;
+            if (err)
+                break;
+            memcpy(in, out, sizeof in);
+            first = false;
+        }
+        return total;
+    }
+    uint64_t entries() const { return walk(false); }
+
+    // Empty the table: the bench deletes the entries in batches (fast), then
+    // `xdpnet nat flush` recounts the networks' connection counts (it is the
+    // one place userspace removes connections; the datapath keeps them
+    // otherwise). Entries removed by the bench.
+    uint64_t flush() const
+    {
+        uint64_t n = walk(true);
+        if (!xdpnet_bin.empty()) {
+            std::string cmd = "'" + xdpnet_bin + "' -i '" + instance + "' nat flush >/dev/null 2>&1";
+            static bool warned = false;
+            if (system(cmd.c_str()) != 0 && !warned) {
+                // the networks' counts may be stale: max_connections
+                // refusals would show as drops (nat_limit) and loss
+                note("%s failed; continuing", cmd.c_str());
+                warned = true;
+            }
+        }
+        if (uint64_t left = entries())
+            die("connection table still holds %llu entries after the flush", (unsigned long long)left);
+        return n;
+    }
+
+    // How often the gc timer runs the pass.
+    double gc_interval_s() const
+    {
+        uint32_t zero = 0;
+        xdpnet_gc g{};
+        if (bpf_map_lookup_elem(gcmap, &zero, &g))
+            die("xdpnet_gc: %s", strerror(errno));
+        return g.interval_ns / 1e9;
+    }
+
+    // One housekeeping pass (xdpnet_fdb_gc: FDB aging and the connection
+    // table walk the gc timer runs every second), ns by test_run. The pass
+    // also re-arms the gc timer on the CPU it runs on, so it runs on the
+    // other CPUs (run.sh starts xdpnet there): the timer must not move to
+    // the generator's CPU, or its passes land in the measurements.
+    uint32_t gc_pass_ns(int gen_cpu) const
+    {
+        cpu_set_t mine, others;
+        CPU_ZERO(&others);
+        for (int c = 0; c < ncpus(); c++)
+            if (c != gen_cpu)
+                CPU_SET(c, &others);
+        bool moved = sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_COUNT(&others) > 0 &&
+                     sched_setaffinity(0, sizeof others, &others) == 0;
+        uint8_t buf[64] = {};
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = sizeof buf, .repeat = 1);
+        int err = bpf_prog_test_run_opts(gc, &o);
+        int e = errno;
+        if (moved)
+            sched_setaffinity(0, sizeof mine, &mine);
+        if (err || o.retval != XDP_PASS)
+            die("gc pass: %s (retval %u)", strerror(e), o.retval);
+        return o.duration;
+    }
+};
+
 // ---------------------------------------------------------------------------
 // Options and output
 
@@ -657,6 +879,13 @@ struct Options {
     bool nat_xdpnet = false;  // the NAT instance is up on xbp5/xbu0
     std::string nat_router_mac; // its router MAC on VLAN 30
     std::string nat_note;     // why the xdpnet NAT leg is not measured, for the report
+    // New-connection rate and connection-table scaling (the NAT instance's
+    // pins; the xdpnet binary for `nat flush`).
+    bool nat_scale = true;
+    std::string nat_pin_dir, xdpnet_bin;
+    uint32_t nat_fill = 1048576; // connections the "1M" table holds
+    uint32_t nat_active = 1024;  // the active flows measured against it
+    uint32_t nat_new_repeat = 1000000; // connections per new-connection cost run
 };
 
 FILE* g_out = stdout;
@@ -721,6 +950,10 @@ struct World {
     Xdpnet xn;
     bool have_xdpnet = false;
     int nat_out = -1, nat_in = -1; // xdpnet NAT instance (see Target)
+    NatXdpnet nx;                  // its pins, for the new-connection and scaling parts
+    bool have_nx = false;
+    std::string nat_scale_note; // why not, for the report
+    int cpu = -1; // the generator's
     std::map<std::string, std::unique_ptr<Sink>> sinks; // "xbv1" -> sink in xbns1
 
     int target_fd(Target t) const
@@ -844,6 +1077,7 @@ void run_live(World& w, const LiveScenario& s, int run)
     auto g0 = w.gen.read();
     const uint64_t chunk = 262144;
     uint64_t injected = 0;
+    auto u0 = ThreadUse::now();
     double t0 = now_s(), t1 = t0;
     while (t1 - t0 < w.opt.duration) {
         if (live_inject(w, ifindex, frame, chunk))
@@ -851,6 +1085,7 @@ void run_live(World& w, const LiveScenario& s, int run)
         injected += chunk;
         t1 = now_s();
     }
+    auto u1 = ThreadUse::now();
     usleep(50000); // anything still in a veth ring lands
     auto g1 = w.gen.read();
     double el = t1 - t0;
@@ -900,7 +1135,9 @@ void run_live(World& w, const LiveScenario& s, int run)
         .kv("in_mpps", injected / el / 1e6)
         .kv("out_mpps", delivered / el / 1e6)
         .kv("fwd_mpps", delivered / copies / el / 1e6)
-        .kv("loss", injected ? 1.0 - double(delivered) / (double(injected) * copies) : 0.0);
+        .kv("loss", injected ? 1.0 - double(delivered) / (double(injected) * copies) : 0.0)
+        .kv("cpu_share", el > 0 ? (u1.cpu_s - u0.cpu_s) / el : 0.0)
+        .kv("nivcsw", u1.nivcsw - u0.nivcsw);
     j.emit();
     note("live %-12s run %d: in %.3f Mpps, out %.3f Mpps (%llu/%llu delivered, bad %llu, stray %llu, tail_fail %llu)",
          s.name.c_str(), run, injected / el / 1e6, delivered / el / 1e6, (unsigned long long)delivered,
@@ -920,16 +1157,23 @@ struct CostCase {
     uint32_t expect_ret;
     uint32_t gen_mode = XB_GEN_TEMPLATES;
     uint32_t fill = 0;
-    std::string group = "path"; // "path", "fdb" or "nat"
+    std::string group = "path"; // "path", "fdb", "nat", "natsetup" or "natct"
     std::string base = "";      // the generator + trivial case it is compared with ("": gen_trivial)
     const LiveScenario* prime = nullptr; // run this scenario's prime steps first
+    int repeat = 0;        // 0: --repeat
+    int warmup = 100000;
+    bool flush = false;    // empty the NAT connection table first
+    bool count_conns = false; // record the NAT instance's nat_new and drops over the run
 };
 
 void run_cost(World& w, const CostCase& c, int run)
 {
     int fd;
+    if (c.flush && w.have_nx)
+        w.nx.flush();
     if (c.prime)
         run_prime(w, *c.prime);
+    const int repeat = c.repeat ? c.repeat : w.opt.repeat;
     auto frame = make_templates(c.tmpl, 1)[0];
     if (c.wrapped) {
         w.gen.set_templates(make_templates(c.tmpl, flows_of(w, c.tmpl)), c.tmpl.frame_len(), c.gen_mode, c.fill);
@@ -945,13 +1189,16 @@ void run_cost(World& w, const CostCase& c, int run)
     // warm-up
     {
         LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_size_in = uint32_t(frame.size()),
-                    .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = 100000);
-        if (bpf_prog_test_run_opts(fd, &o))
+                    .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = c.warmup);
+        if (c.warmup && bpf_prog_test_run_opts(fd, &o))
             die("cost %s: %s", c.name.c_str(), strerror(errno));
     }
     LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_out = out.data(),
                 .data_size_in = uint32_t(frame.size()), .data_size_out = uint32_t(out.size()), .ctx_in = &ctx,
-                .ctx_size_in = sizeof ctx, .repeat = w.opt.repeat);
+                .ctx_size_in = sizeof ctx, .repeat = repeat);
+    std::optional<NatXdpnet::Counters> k0;
+    if (c.count_conns && w.have_nx)
+        k0 = w.nx.counters();
     double t0 = now_s();
     if (bpf_prog_test_run_opts(fd, &o))
         die("cost %s: %s", c.name.c_str(), strerror(errno));
@@ -968,14 +1215,202 @@ void run_cost(World& w, const CostCase& c, int run)
         .kv("run", run)
         .kv("wrapped", c.wrapped ? 1 : 0)
         .kv("ns", o.duration)
-        .kv("wall_ns", el * 1e9 / w.opt.repeat)
+        .kv("wall_ns", el * 1e9 / repeat)
+        .kv("repeat", repeat)
         .kv("retval", o.retval)
         .kv("ret_ok", o.retval == c.expect_ret ? 1 : 0)
         .kv("out_len", o.data_size_out)
         .kv("frame_kept", frame_kept ? 1 : 0);
+    std::string conns;
+    if (k0) {
+        // Every repetition must have made one connection (and dropped nothing).
+        auto k1 = w.nx.counters();
+        uint64_t made = k1.nat_new - k0->nat_new, drops = k1.drops - k0->drops;
+        j.kv("conns", made).kv("drops", drops).kv("conns_ok", made == uint64_t(repeat) && !drops ? 1 : 0);
+        for (auto& [name, n] : k1.drop)
+            if (n - (k0->drop.count(name) ? k0->drop.at(name) : 0))
+                j.kv("drop_" + name, n - (k0->drop.count(name) ? k0->drop.at(name) : 0));
+        conns = ", " + std::to_string(made) + " connections made, " + std::to_string(drops) + " drops";
+    }
     j.emit();
-    note("cost %-16s run %d: %u ns/pkt (wall %.2f), retval %u%s", c.name.c_str(), run, o.duration,
-         el * 1e9 / w.opt.repeat, o.retval, o.retval == c.expect_ret ? "" : " (UNEXPECTED)");
+    note("cost %-16s run %d: %u ns/pkt (wall %.2f), retval %u%s%s", c.name.c_str(), run, o.duration,
+         el * 1e9 / repeat, o.retval, o.retval == c.expect_ret ? "" : " (UNEXPECTED)", conns.c_str());
+}
+
+// ---------------------------------------------------------------------------
+// NAT: new connections and a big connection table
+
+// One live run of new connections: every frame a UDP tuple never sent before
+// (generator mode XB_GEN_NEW_TUPLE), into the VM port xbp5, through the NAT
+// program, out of the uplink to the sink on xbvu0 (which checks the
+// masquerade source). The table is emptied first. Connections made = the
+// instance's nat_new delta; the table must then hold two entries for each.
+void run_nat_setup(World& w, const Mac& router, int run)
+{
+    double tf = now_s();
+    uint64_t flushed = w.nx.flush();
+    double flush_s = now_s() - tf;
+    auto c_start = w.nx.counters();
+    w.gen.set_new_tuples(router);
+    w.gen.set_target(w.target_fd(Target::NatOut));
+    const std::string out_sink = "xbvu0";
+    for (auto& [name, sink] : w.sinks) {
+        if (name == out_sink)
+            sink->expect(64, 0, 12, kNatUplinkIp, 0xffffffff);
+        else
+            sink->expect(0, 0xffff);
+    }
+    uint32_t ifindex = ifindex_of("xbp5");
+    auto frame = nat_new_frame(router, 0);
+    // At most 3/4 of the table's connections in one run: a full table
+    // refuses connections (ct_full), which is not a setup rate.
+    const uint64_t chunk = 262144, warm = 65536;
+    const uint64_t cap = uint64_t(w.nx.ct_capacity) / 2 * 3 / 4;
+    if (live_inject(w, ifindex, frame, warm))
+        die("live run nat_setup: %s", strerror(errno));
+    usleep(20000);
+
+    for (auto& [_, sink] : w.sinks)
+        sink->mark();
+    auto g0 = w.gen.read();
+    auto c0 = w.nx.counters();
+    uint64_t injected = 0;
+    bool capped = false;
+    auto u0 = ThreadUse::now();
+    double t0 = now_s(), t1 = t0;
+    while (t1 - t0 < w.opt.duration) {
+        if (warm + injected + chunk > cap) {
+            capped = true;
+            break;
+        }
+        if (live_inject(w, ifindex, frame, chunk))
+            die("live run nat_setup: %s", strerror(errno));
+        injected += chunk;
+        t1 = now_s();
+    }
+    auto u1 = ThreadUse::now();
+    usleep(50000);
+    auto g1 = w.gen.read();
+    auto c1 = w.nx.counters();
+    double el = t1 - t0;
+    uint64_t entries = w.nx.entries();
+
+    uint64_t delivered = 0, bad = 0, stray = 0;
+    for (auto& [name, sink] : w.sinks) {
+        auto d = sink->delta();
+        if (name == out_sink) {
+            delivered += d.pkts;
+            bad += d.bad_len + d.bad_vlan + d.bad_ip;
+        } else {
+            stray += d.pkts;
+        }
+    }
+    uint64_t conns = c1.nat_new - c0.nat_new, made = c1.nat_new - c_start.nat_new, drops = c1.drops - c0.drops;
+    // Where the connections were made: the CPU the generator is pinned to
+    // runs the program (live frames run it in the injecting syscall).
+    uint64_t top = 0;
+    int top_cpu = 0;
+    for (size_t i = 0; i < c1.nat_new_cpu.size(); i++) {
+        uint64_t d = c1.nat_new_cpu[i] - c0.nat_new_cpu[i];
+        if (d > top) {
+            top = d;
+            top_cpu = int(i);
+        }
+    }
+    Json j;
+    j.kv("kind", "live")
+        .kv("group", "natsetup")
+        .kv("scenario", "nat_setup")
+        .kv("label", "xdpnet NAT, a new UDP connection in every frame (SNAT-out)")
+        .kv("run", run)
+        .kv("seconds", el)
+        .kv("injected", injected)
+        .kv("gen_frames", g1.frames - g0.frames)
+        .kv("tail_fail", g1.tail_fail - g0.tail_fail)
+        .kv("restore_fail", g1.restore_fail - g0.restore_fail)
+        .kv("delivered", delivered)
+        .kv("copies", 1)
+        .kv("bad", bad)
+        .kv("stray", stray)
+        .kv("in_mpps", injected / el / 1e6)
+        .kv("out_mpps", delivered / el / 1e6)
+        .kv("fwd_mpps", delivered / el / 1e6)
+        .kv("loss", injected ? 1.0 - double(delivered) / double(injected) : 0.0)
+        .kv("cpu_share", el > 0 ? (u1.cpu_s - u0.cpu_s) / el : 0.0)
+        .kv("nivcsw", u1.nivcsw - u0.nivcsw)
+        .kv("conns", conns)
+        .kv("conn_mps", conns / el / 1e6)
+        .kv("conns_per_frame", injected ? double(conns) / double(injected) : 0.0)
+        .kv("conn_cpu", top_cpu)
+        .kv("conn_cpu_share", conns ? double(top) / double(conns) : 0.0)
+        .kv("drops", drops)
+        .kv("entries", entries)
+        .kv("entries_ok", entries == 2 * made ? 1 : 0)
+        .kv("capped", capped ? 1 : 0)
+        .kv("flushed_entries", flushed)
+        .kv("flush_s", flush_s);
+    for (auto& [name, n] : c1.drop) {
+        uint64_t before = c0.drop.count(name) ? c0.drop.at(name) : 0;
+        if (n > before)
+            j.kv("drop_" + name, n - before);
+    }
+    j.emit();
+    note("live nat_setup    run %d: %.3f M new connections/s, out %.3f Mpps (%llu connections from %llu frames, "
+         "%llu drops, bad %llu, stray %llu; table %llu entries%s; flush %.2f s)",
+         run, conns / el / 1e6, delivered / el / 1e6, (unsigned long long)conns, (unsigned long long)injected,
+         (unsigned long long)drops, (unsigned long long)bad, (unsigned long long)stray, (unsigned long long)entries,
+         entries == 2 * made ? "" : " (NOT 2 per connection)", flush_s);
+}
+
+// Fill the connection table with `n` more connections (one packet each,
+// new tuples, BPF_PROG_TEST_RUN without live frames: nothing is sent).
+void nat_fill(World& w, const Mac& router, uint64_t n, const std::string& tag)
+{
+    w.gen.set_new_tuples(router);
+    w.gen.set_target(w.target_fd(Target::NatOut));
+    auto frame = nat_new_frame(router, 0);
+    xdp_md ctx{};
+    ctx.data_end = frame.size();
+    ctx.ingress_ifindex = ifindex_of("xbp5");
+    auto k0 = w.nx.counters();
+    double t0 = now_s();
+    for (uint64_t done = 0; done < n;) {
+        int rep = int(std::min<uint64_t>(n - done, 1u << 20));
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_size_in = uint32_t(frame.size()),
+                    .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = rep);
+        if (bpf_prog_test_run_opts(w.gen.prog_fd(), &o))
+            die("NAT fill: %s", strerror(errno));
+        done += rep;
+    }
+    double el = now_s() - t0;
+    auto k1 = w.nx.counters();
+    uint64_t made = k1.nat_new - k0.nat_new, drops = k1.drops - k0.drops;
+    if (made != n || drops)
+        die("NAT fill: %llu connections made of %llu, %llu drops", (unsigned long long)made, (unsigned long long)n,
+            (unsigned long long)drops);
+    note("NAT table: %llu connections added in %.2f s (%s)", (unsigned long long)n, el, tag.c_str());
+}
+
+// The table's state for the report: entries, and the cost of one
+// housekeeping pass over it (median of 3).
+void nat_table_note(World& w, const std::string& tag, uint64_t conns)
+{
+    uint64_t entries = w.nx.entries();
+    std::vector<uint32_t> gc;
+    for (int i = 0; i < 3; i++)
+        gc.push_back(w.nx.gc_pass_ns(w.cpu));
+    std::sort(gc.begin(), gc.end());
+    Json j;
+    j.kv("kind", "nattable")
+        .kv("tag", tag)
+        .kv("conns", conns)
+        .kv("entries", entries)
+        .kv("capacity", w.nx.ct_capacity)
+        .kv("gc_pass_ns", gc[1])
+        .kv("gc_interval_s", w.nx.gc_interval_s());
+    j.emit();
+    note("NAT table %s: %llu entries (%llu connections intended), housekeeping pass %.2f ms", tag.c_str(),
+         (unsigned long long)entries, (unsigned long long)conns, gc[1] / 1e6);
 }
 
 // ---------------------------------------------------------------------------
@@ -1018,6 +1453,40 @@ bool gen_selftest(World& w)
             }
         }
     }
+    // New-tuple mode: frame c must be nat_new_frame(c), checksums included,
+    // also where the source port wraps and the next address starts.
+    if (w.opt.nat) {
+        const Mac router = {0x02, 0x00, 0x5e, 0x00, 0x00, 0x01};
+        w.gen.set_new_tuples(router);
+        w.gen.set_target(w.target_fd(Target::Count));
+        const uint64_t first = 3ull * XB_NT_PORTS - 2;
+        std::vector<xb_gen_state> st(ncpus());
+        for (auto& s : st)
+            s.seq = first;
+        uint32_t zero = 0;
+        bpf_map_update_elem(bpf_map__fd(w.gen.skel->maps.xb_gen_state), &zero, st.data(), 0);
+        for (uint64_t c = first; c < first + 4; c++) {
+            std::vector<uint8_t> in(64, 0x5a), out(256);
+            xdp_md ctx{};
+            ctx.data_end = in.size();
+            ctx.ingress_ifindex = ifindex_of("xbp0");
+            LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(), .data_out = out.data(),
+                        .data_size_in = uint32_t(in.size()), .data_size_out = uint32_t(out.size()),
+                        .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = 1);
+            if (bpf_prog_test_run_opts(w.gen.prog_fd(), &o))
+                die("selftest: %s", strerror(errno));
+            auto want = nat_new_frame(router, c);
+            if (o.retval != XDP_DROP || o.data_size_out != want.size() ||
+                memcmp(out.data(), want.data(), want.size()) != 0) {
+                note("selftest: new tuple %llu came out wrong: %u bytes, verdict %u", (unsigned long long)c,
+                     o.data_size_out, o.retval);
+                ok = false;
+            }
+        }
+        for (auto& s : st)
+            s = xb_gen_state{}; // tuples start at 0 for the measurement
+        bpf_map_update_elem(bpf_map__fd(w.gen.skel->maps.xb_gen_state), &zero, st.data(), 0);
+    }
     Json j;
     j.kv("kind", "selftest").kv("ok", ok ? 1 : 0);
     j.emit();
@@ -1034,7 +1503,9 @@ void usage()
             "       xdpnet-bench run [--runs N] [--duration S] [--cpu C] [--repeat R] [--flows N]\n"
             "                        [--pin-dir DIR] [--fdb-large N] [--fdb-hot N] [--no-live] [--no-cost]\n"
             "                        [--no-fdb] [--store-bytes]\n"
-            "                        [--nat [--nat-flows N] [--nat-xdpnet --nat-router-mac MAC] [--nat-note TEXT]]\n"
+            "                        [--nat [--nat-flows N] [--nat-xdpnet --nat-router-mac MAC] [--nat-note TEXT]\n"
+            "                               [--nat-pin-dir DIR --xdpnet PATH] [--no-nat-scale] [--nat-fill N]\n"
+            "                               [--nat-active N] [--nat-new-repeat N]]\n"
             "                        [--only a,b,...] [--out FILE]\n"
             "MAC sets: s_aa s_at s_ta s_fl s_br d1 d2 uu vm\n");
     exit(2);
@@ -1064,6 +1535,7 @@ int cmd_run(Options opt)
     CPU_SET(cpu, &set);
     if (sched_setaffinity(0, sizeof set, &set))
         die("pin to CPU %d: %s", cpu, strerror(errno));
+    w.cpu = cpu;
 
     w.gen.load(opt.store_bytes);
     w.triv = xb_trivial__open_and_load();
@@ -1112,6 +1584,26 @@ int cmd_run(Options opt)
             }
             if (opt.nat_router_mac.empty())
                 die("--nat-xdpnet needs --nat-router-mac");
+            if (!opt.nat_scale)
+                w.nat_scale_note = "left out (--no-nat-scale)";
+            else if (opt.nat_pin_dir.empty())
+                w.nat_scale_note = "no --nat-pin-dir: the NAT instance's table and counters are not reachable";
+            if (w.nat_out >= 0 && opt.nat_scale && !opt.nat_pin_dir.empty()) {
+                w.have_nx = w.nx.open(opt.nat_pin_dir);
+                w.nx.xdpnet_bin = opt.xdpnet_bin;
+                uint64_t need = 2ull * opt.nat_fill + 4ull * opt.nat_active;
+                if (!w.have_nx) {
+                    w.nat_scale_note = "the NAT instance's pins are missing or do not match this xdpnet-bench "
+                                       "(see the run's log)";
+                } else if (w.nx.ct_capacity < need) {
+                    char b[200];
+                    snprintf(b, sizeof b, "the connection table holds %u entries, this part needs %llu "
+                             "(run.sh --nat-max-conns)", w.nx.ct_capacity, (unsigned long long)need);
+                    w.nat_scale_note = b;
+                    note("xdpnet NAT: %s: not measuring new connections and table scaling", b);
+                    w.have_nx = false;
+                }
+            }
         }
     }
     for (auto& [ns, ifn] : all_ends) {
@@ -1144,7 +1636,12 @@ int cmd_run(Options opt)
         .kv("nat_flows", opt.nat_flows)
         .kv("nat_xdpnet", w.nat_out >= 0 ? 1 : 0)
         .kv("nat_xdpnet_in", w.nat_in >= 0 ? 1 : 0)
-        .kv("nat_note", w.opt.nat_note);
+        .kv("nat_note", w.opt.nat_note)
+        .kv("nat_scale", w.have_nx ? 1 : 0)
+        .kv("nat_scale_note", w.nat_scale_note)
+        .kv("nat_fill", opt.nat_fill)
+        .kv("nat_active", opt.nat_active)
+        .kv("nat_ct_capacity", w.have_nx ? w.nx.ct_capacity : 0);
     m.emit();
 
     const uint16_t V = opt.vlan;
@@ -1281,6 +1778,92 @@ int cmd_run(Options opt)
                 spent[c.group == "nat" ? "nat" : "l2"] += now_s() - t0;
             }
     }
+    // NAT: the new-connection rate, then the connection table at 1k and 1M
+    // connections (a block, like FDB scaling: filling takes a second, and
+    // both need the table emptied first). Needs the NAT instance's pins.
+    if (w.have_nx && opt.nat) {
+        const double t_scale = now_s();
+        const Mac router = parse_mac(opt.nat_router_mac);
+        TmplSet nt;
+        nt.make = [router](uint32_t) { return nat_new_frame(router, 0); };
+        nt.flows = 1;
+        // 1. New connections: live rate, then the program cost per new
+        // connection (each repetition makes one; the table grows from empty
+        // to --nat-new-repeat connections during the run).
+        if (opt.live && wanted(opt, "nat_setup"))
+            for (int r = 1; r <= opt.runs; r++)
+                run_nat_setup(w, router, r);
+        if (opt.cost && wanted(opt, "cost_nat_new")) {
+            const int rep = int(std::min<uint64_t>(uint64_t(opt.repeat), opt.nat_new_repeat));
+            CostCase base{"gen_nat_new", "generator (new tuple per frame) + trivial", true, Target::Count, "xbp5",
+                          nt, XDP_DROP, XB_GEN_NEW_TUPLE};
+            base.group = "natsetup";
+            base.repeat = rep;
+            base.warmup = 10000;
+            CostCase nc{"nat_new", "xdpnet SNAT-out, a new connection per packet", true, Target::NatOut, "xbp5",
+                        nt, XDP_REDIRECT, XB_GEN_NEW_TUPLE};
+            nc.group = "natsetup";
+            nc.base = "gen_nat_new";
+            nc.repeat = rep;
+            nc.warmup = 10000;
+            nc.flush = true;
+            nc.count_conns = true;
+            for (int r = 1; r <= opt.runs; r++) {
+                run_cost(w, base, r);
+                run_cost(w, nc, r);
+            }
+        }
+        // 2. The table at 1k and at 1M connections: the same 1k active
+        // flows (SNAT-out, established), the rest idle (one packet each).
+        if (wanted(opt, "nat_ct")) {
+            TmplSet act;
+            act.make = [router](uint32_t i) { return nat_out_frame(router, i); };
+            act.flows = opt.nat_active;
+            auto tag_of = [](uint32_t n) {
+                return n >= 1048576 && n % 1048576 == 0 ? std::to_string(n / 1048576) + "M"
+                       : n >= 1024 && n % 1024 == 0     ? std::to_string(n / 1024) + "k"
+                                                        : std::to_string(n);
+            };
+            w.nx.flush();
+            // the active flows' connections (and the VMs in the FDB)
+            LiveScenario::Prime pr{"", "xbp5", Target::NatOut, act};
+            LiveScenario primer{"nat_ct_prime", "", "xbp5", Target::NatOut, act, {}};
+            primer.prime.push_back(pr);
+            run_prime(w, primer);
+            for (uint32_t conns : {opt.nat_active, opt.nat_fill}) {
+                std::string tag = tag_of(conns);
+                if (conns > opt.nat_active)
+                    nat_fill(w, router, conns - opt.nat_active, tag);
+                nat_table_note(w, tag, conns);
+                std::string what = tag_of(opt.nat_active) + " active flows, table " + tag + " connections";
+                CostCase base{"nat_ct_" + tag + "_gen", "generator + trivial, NAT templates (" +
+                              tag_of(opt.nat_active) + " flows), table " + tag + " connections", true,
+                              Target::Count, "xbp5", act, XDP_DROP};
+                base.group = "natct";
+                CostCase cc{"nat_ct_" + tag, "xdpnet SNAT-out, " + what, true, Target::NatOut, "xbp5", act,
+                            XDP_REDIRECT};
+                cc.group = "natct";
+                cc.base = base.name;
+                LiveScenario ls{"nat_ct_" + tag, "xdpnet SNAT-out, " + what, "xbp5", Target::NatOut, act,
+                                {{"xbvu0", 64, 0, 12, kNatUplinkIp, 0xffffffff}}};
+                ls.group = "natct";
+                for (int r = 1; r <= opt.runs; r++) {
+                    if (opt.cost) {
+                        run_cost(w, base, r);
+                        run_cost(w, cc, r);
+                    }
+                    if (opt.live)
+                        run_live(w, ls, r);
+                }
+            }
+            w.nx.flush();
+        }
+        spent["nat"] += now_s() - t_scale;
+        Json j;
+        j.kv("kind", "timing").kv("group", "nat_scale").kv("seconds", now_s() - t_scale);
+        j.emit();
+    }
+
     for (auto& [g, t] : spent) {
         Json j;
         j.kv("kind", "timing").kv("group", g).kv("seconds", t);
@@ -1379,6 +1962,12 @@ int main(int argc, char** argv)
         else if (a == "--nat-xdpnet") o.nat_xdpnet = true;
         else if (a == "--nat-router-mac") o.nat_router_mac = val();
         else if (a == "--nat-note") o.nat_note = val();
+        else if (a == "--nat-pin-dir") o.nat_pin_dir = val();
+        else if (a == "--xdpnet") o.xdpnet_bin = val();
+        else if (a == "--no-nat-scale") o.nat_scale = false;
+        else if (a == "--nat-fill") o.nat_fill = std::stoul(val());
+        else if (a == "--nat-active") o.nat_active = std::stoul(val());
+        else if (a == "--nat-new-repeat") o.nat_new_repeat = std::stoul(val());
         else if (a == "--only") {
             std::stringstream ss(val());
             std::string item;
@@ -1389,6 +1978,10 @@ int main(int argc, char** argv)
     }
     if (o.runs < 1 || o.flows < 1 || o.flows > XB_MAX_TMPL || o.repeat < 1)
         usage();
+    if (o.nat_active < 1 || o.nat_active > kNatMaxFlows || o.nat_fill <= o.nat_active || o.nat_new_repeat < 1) {
+        fprintf(stderr, "xdpnet-bench: --nat-active must be 1..%u, below --nat-fill\n", kNatMaxFlows);
+        usage();
+    }
     if (o.nat_flows < kNatVms || o.nat_flows > kNatMaxFlows) {
         fprintf(stderr, "xdpnet-bench: --nat-flows must be %u..%u\n", kNatVms, kNatMaxFlows);
         usage();
