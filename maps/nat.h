@@ -41,6 +41,14 @@ struct {
 	__type(value, __u64);
 } xdpnet_ctcount SEC(".maps");
 
+/* [hash(dst)], per CPU: the uplink next-hop cache (abi.h: xdpnet_nh_cache). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XDPNET_NH_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct xdpnet_nh_cache);
+} xdpnet_nhcache SEC(".maps");
+
 /* First fragments seen: (src, dst, proto, id, side) -> their connection. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -34,25 +34,58 @@
 #define AF_INET 2
 #endif
 
+static __always_inline struct xdpnet_nh_cache *nh_cache_slot(__be32 dst)
+{
+	__u32 key = (bpf_ntohl(dst) * 2654435761u) >> 24; /* XDPNET_NH_CACHE_SIZE = 256 */
+
+	return bpf_map_lookup_elem(&xdpnet_nhcache, &key);
+}
+
 /* The kernel's route for src -> dst through the uplink (bpf_fib_lookup,
  * output direction, with the packet's length for the MTU check): its return
- * code, or -1 when the route leaves by another interface. */
+ * code, or -1 when the route leaves by another interface. A recent answer for
+ * the same (uplink, src, dst) and a packet no longer than one the FIB
+ * accepted comes from the per-CPU next-hop cache instead: the FIB lookup was
+ * the largest single cost of the NAT path. */
 static __always_inline int uplink_fib(struct xdp_md *ctx, const struct iphdr *ip,
 				      const struct xdpnet_nat_config *c, __be32 src, __be32 dst,
-				      struct bpf_fib_lookup *fib)
+				      __u64 now, struct bpf_fib_lookup *fib)
 {
+	struct xdpnet_nh_cache *e = nh_cache_slot(dst);
+	__u16 len = bpf_ntohs(ip->tot_len);
 	int rc;
 
+	if (e && e->dst == dst && e->src == src && e->ifindex == c->uplink_ifindex &&
+	    len <= e->ok_len && now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS) {
+		__builtin_memcpy(fib->dmac, e->dmac, ETH_ALEN);
+		__builtin_memcpy(fib->smac, e->smac, ETH_ALEN);
+		fib->ifindex = c->uplink_ifindex;
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	}
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = AF_INET;
 	fib->tos = ip->tos;
 	fib->l4_protocol = ip->protocol;
-	fib->tot_len = bpf_ntohs(ip->tot_len);
+	fib->tot_len = len;
 	fib->ipv4_src = src;
 	fib->ipv4_dst = dst;
 	fib->ifindex = c->uplink_ifindex;
 	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
-	return fib->ifindex == c->uplink_ifindex ? rc : -1;
+	if (fib->ifindex != c->uplink_ifindex)
+		return -1;
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && e) {
+		int same = e->dst == dst && e->src == src && e->ifindex == c->uplink_ifindex &&
+			   now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS;
+
+		e->ok_len = (same && e->ok_len > len) ? e->ok_len : len;
+		e->dst = dst;
+		e->src = src;
+		e->ifindex = c->uplink_ifindex;
+		__builtin_memcpy(e->dmac, fib->dmac, ETH_ALEN);
+		__builtin_memcpy(e->smac, fib->smac, ETH_ALEN);
+		e->stamp_ns = now;
+	}
+	return rc;
 }
 
 /* A FIB answer that is neither a next hop nor "resolve it": too big for the
@@ -78,7 +111,7 @@ static __always_inline int uplink_refused(struct xdp_md *ctx, struct pkt *p, str
 static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				       const struct xdpnet_nat_config *c, const struct tuple *t,
 				       const struct xdpnet_ct *ct, const struct xdpnet_gateway *in_gw,
-				       struct xdpnet_port_stats *st)
+				       __u64 now, struct xdpnet_port_stats *st)
 {
 	struct bpf_fib_lookup fib;
 	struct xdpnet_meta *meta;
@@ -88,7 +121,7 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
 	rc = uplink_fib(ctx, ip, c, ct ? ct->to_saddr : ip->saddr, ct ? ct->to_daddr : ip->daddr,
-			&fib);
+			now, &fib);
 	if (rc < 0)
 		return -XDPNET_DROP_UPLINK_ROUTE;
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
@@ -211,12 +244,12 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		} else if (c->flags & XDPNET_NAT_MASQ) {
 			return -XDPNET_DROP_NAT_UNTRACKED; /* would leak the VM's address */
 		}
-		return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st);
+		return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st);
 	}
 	r = tuple_parse(ip, p->end, l2_len(p), &t);
 	if (r) {
 		if (r == XDPNET_DROP_NAT_PROTO && !(c->flags & XDPNET_NAT_MASQ))
-			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st);
+			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st);
 		return -r;
 	}
 	if (t.frag == FRAG_LATER) {
@@ -224,7 +257,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		const struct xdpnet_ct_key *fk = frag_lookup(&t, XDPNET_SIDE_VM, now);
 
 		if (!fk && !(c->flags & XDPNET_NAT_MASQ))
-			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st);
+			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st);
 		if (!fk)
 			return -XDPNET_DROP_FRAG_UNKNOWN;
 		k = *fk;
@@ -258,14 +291,14 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			if (tcp_without_syn(&t))
 				return -XDPNET_DROP_NAT_NOT_SYN;
 			/* No connection for a packet that cannot leave. */
-			rc = uplink_fib(ctx, ip, c, c->uplink_ip, t.daddr, &fib);
+			rc = uplink_fib(ctx, ip, c, c->uplink_ip, t.daddr, now, &fib);
 			if (rc < 0)
 				return -XDPNET_DROP_UPLINK_ROUTE;
 			if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 				return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
 			r = ct_new_snat(cp, &t, c, p->vid, now, gen);
 		} else {
-			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, st); /* routed, not translated */
+			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st); /* routed, not translated */
 		}
 		if (r)
 			return -r;
@@ -277,9 +310,11 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 	frag_remember(&t, XDPNET_SIDE_VM, &k, now);
 tracked:
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
-	rt = route_lookup(gen, ct->to_daddr);
+	/* Routing found no network for the original destination; only a
+	 * hairpin (a new destination) can lead back into one. */
+	rt = ct->to_daddr == t.daddr ? 0 : route_lookup(gen, ct->to_daddr);
 	if (!rt)
-		return uplink_send(ctx, p, gen, c, &t, ct, in_gw, st);
+		return uplink_send(ctx, p, gen, c, &t, ct, in_gw, now, st);
 	/* Hairpinned into a network. */
 	out_gw = gateway_of(gen, rt->vid);
 	if (!out_gw)

@@ -238,6 +238,22 @@ struct xdpnet_frag {
 
 #define XDPNET_FRAG_TIMEOUT_NS (30ULL * 1000000000ULL) /* Linux's ipfrag_time */
 
+/* Per-CPU cache of the uplink's next hops (datapath-only): a FIB answer for
+ * (uplink, source, destination) reused for XDPNET_NH_CACHE_TTL_NS, for
+ * packets no longer than one the FIB accepted (its MTU check). A neighbour
+ * or route change is seen within that time. */
+#define XDPNET_NH_CACHE_SIZE 256 /* per CPU, a power of two */
+#define XDPNET_NH_CACHE_TTL_NS 1000000000ULL
+struct xdpnet_nh_cache {
+	__be32 dst;
+	__be32 src;
+	__u32 ifindex;
+	__u16 ok_len;  /* the longest packet the FIB accepted */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u64 stamp_ns;
+};
+
 /* SNAT probes at most this many candidate ports before giving up (nat_no_port). */
 #define XDPNET_NAT_PROBES 16
 
@@ -323,6 +339,9 @@ struct xdpnet_gc {
 	__u64 removed;
 	__u64 last_run_ns;
 	__u64 ct_removed; /* connections (pairs) the pass expired */
+	__u64 ct_every;   /* the connection walk (which visits every slot of the
+			     preallocated table) runs every this many passes;
+			     0 or 1: every pass */
 };
 
 /*
@@ -424,10 +443,12 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd) == 8, "fwd is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct_key) == 16, "ct key is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 72, "ct is 72 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_meta) == 8, "meta is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_nh_cache) == 40, "nh cache entry is 40 bytes");
+XDPNET_STATIC_ASSERT((XDPNET_NH_CACHE_SIZE & (XDPNET_NH_CACHE_SIZE - 1)) == 0, "nh cache size is a power of two");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_frag_key) == 12, "frag key is 12 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_frag) == 24, "frag is 24 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 64, "gc is 64 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 72, "gc is 72 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_cache) == 32, "fdb cache entry is 32 bytes");
 XDPNET_STATIC_ASSERT((XDPNET_FDB_CACHE_SIZE & (XDPNET_FDB_CACHE_SIZE - 1)) == 0, "cache size is a power of two");

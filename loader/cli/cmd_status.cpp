@@ -60,7 +60,13 @@ void register_status(CLI::App& app, Context& ctx) {
                 }
                 j["networks"].push_back(nj);
             }
-            j["connections"] = {{"entries", inst.connections().size()}, {"capacity", inst.ct_capacity()},
+            // Counted by the datapath per network: no walk of a table that
+            // may hold millions of entries.
+            uint64_t conns = 0;
+            for (const auto& [vid, n] : inst.networks())
+                if (n.nat)
+                    conns += inst.ct_count(vid);
+            j["connections"] = {{"tracked", conns}, {"capacity_entries", inst.ct_capacity()},
                                 {"expired", gc.ct_removed}};
             for (const auto& p : ports)
                 j["ports"].push_back(
