@@ -1,3 +1,4 @@
-t_floor = 2.7310
-t_bridge = 4.3613
-t_cost = 56.00
+t_floor = 2.7041
+t_bridge = 4.2743
+t_cost = 58.00
+t_nat = 1.6385
