@@ -340,6 +340,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 	struct xdpnet_ct *ct;
 	struct tuple t = {};
 	struct iphdr *ip;
+	__u16 vid;
 	int r;
 
 	if (p->tag != TAG_NONE || p->eth->h_proto != bpf_htons(ETH_P_IP))
@@ -357,7 +358,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!c || !out_gw || c->uplink_ifindex != in->ifindex || (c->flags & XDPNET_NAT_MASQ))
 			return ROUTE_PASS;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 1, now, st);
+		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 0, now, st);
 	}
 	if (icmp_error_key(ip, p->end, XDPNET_SIDE_UPLINK, &k)) {
 		/* An error about one of our outbound connections. */
@@ -366,10 +367,10 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			return ROUTE_PASS;
 		if (ip->ttl <= 1)
 			return -XDPNET_DROP_TTL_EXCEEDED;
-		rt = route_lookup(gen, ct->to_daddr);
-		out_gw = rt ? gateway_of(gen, rt->vid) : 0;
+		vid = ct->vid;
+		out_gw = gateway_of(gen, vid);
 		if (!out_gw)
-			return -XDPNET_DROP_NO_ROUTE;
+			return -XDPNET_DROP_STALE_CONFIG;
 		r = icmp_err_xlate(ctx, p, 0, ct->to_daddr, ct->to_dport);
 		if (r)
 			return -r;
@@ -377,7 +378,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!ip)
 			return -XDPNET_DROP_BAD_L3;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 0, now, st);
+		return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st);
 	}
 	if (tuple_parse(ip, p->end, sizeof(struct ethhdr), &t))
 		return ROUTE_PASS;
@@ -428,10 +429,10 @@ tracked:
 	if (ip->ttl <= 1)
 		return -XDPNET_DROP_TTL_EXCEEDED; /* before it is counted or rewritten */
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
-	rt = route_lookup(gen, ct->to_daddr);
-	if (!rt)
-		return -XDPNET_DROP_NO_ROUTE;
-	out_gw = gateway_of(gen, rt->vid);
+	/* Inbound, a connection's new destination is always a VM of its own
+	 * network (forwards point inside their network's subnet): no LPM. */
+	vid = ct->vid;
+	out_gw = gateway_of(gen, vid);
 	if (!out_gw)
 		return -XDPNET_DROP_STALE_CONFIG;
 	r = xlate_xdp(ctx, p, &t, ct, st);
@@ -441,7 +442,7 @@ tracked:
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
 	ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 1, now, st);
+	return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st);
 }
 
 #endif
