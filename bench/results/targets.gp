@@ -1,4 +1,4 @@
-t_floor = 2.7041
-t_bridge = 4.2743
-t_cost = 58.00
-t_nat = 1.6385
+t_floor = 2.7094
+t_bridge = 4.2360
+t_cost = 56.00
+t_nat = 1.6921
