@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <iostream>
 
 #include "cli/context.h"
@@ -137,16 +138,33 @@ void register_lifecycle(CLI::App& app, Context& ctx) {
                 missing++;
                 absent.push_back(p.name);
             }
+        std::vector<std::string> no_address; // uplinks that exist without an IPv4 address
+        for (const auto& n : pol.networks) {
+            if (n.uplink.empty() ||
+                std::find(absent.begin(), absent.end(), n.uplink) != absent.end() ||
+                std::find(no_address.begin(), no_address.end(), n.uplink) != no_address.end())
+                continue;
+            auto info = netdev::lookup(n.uplink);
+            if (!info)
+                absent.push_back(n.uplink);
+            else if (!info->ipv4)
+                no_address.push_back(n.uplink);
+        }
         if (ctx.json) {
             print_json({{"file", file}, {"valid", true}, {"instance", pol.instance},
-                        {"ports", pol.ports.size()}, {"absent_interfaces", absent}});
+                        {"ports", pol.ports.size()}, {"networks", pol.networks.size()},
+                        {"absent_interfaces", absent}, {"uplinks_without_ipv4", no_address}});
             return;
         }
         std::cout << file << ": valid (instance '" << pol.instance << "', " << pol.ports.size()
-                  << " ports, " << pol.static_fdb.size() << " static FDB entries)" << std::endl;
+                  << " ports, " << pol.static_fdb.size() << " static FDB entries, "
+                  << pol.networks.size() << " networks)" << std::endl;
         for (const auto& n : absent)
             std::cout << "note: interface '" << n << "' does not exist on this host yet; `up` "
                       << "needs it" << std::endl;
+        for (const auto& n : no_address)
+            std::cout << "note: uplink '" << n << "' has no IPv4 address yet; `up` needs one "
+                      << "(NAT uses it)" << std::endl;
     });
 }
 
