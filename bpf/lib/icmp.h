@@ -120,15 +120,14 @@ static __always_inline __u64 mac_pack(const __u8 *mac)
 	return v;
 }
 
-static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
-					       __u8 type, __u8 code, __u16 mtu, __be32 from,
+static __always_inline int icmp_error_in_place(struct xdp_md *ctx, struct pkt *p, __u8 type,
+					       __u8 code, __u16 mtu, __be32 from,
 					       const __u8 *router_mac)
 {
 	int r = xdpnet_icmp_error(ctx, l2_len(p), (__u32)mtu << 16 | (__u32)type << 8 | code, from,
 				  mac_pack(router_mac));
 
 	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
-	(void)ip;
 	return drop_reason_clamp(r);
 }
 

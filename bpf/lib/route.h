@@ -57,7 +57,7 @@ static __always_inline int route_ttl_exceeded(struct xdp_md *ctx, struct pkt *p,
 	int r;
 
 	drop_count(st, XDPNET_DROP_TTL_EXCEEDED);
-	r = icmp_error_in_place(ctx, p, ip, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, gw->gw_ip,
+	r = icmp_error_in_place(ctx, p, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, gw->gw_ip,
 				gw->router_mac);
 	if (r)
 		return r == XDPNET_DROP_TTL_EXCEEDED ? ROUTE_DROPPED : -r;

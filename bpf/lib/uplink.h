@@ -100,7 +100,7 @@ static __always_inline int uplink_refused(struct xdp_md *ctx, struct pkt *p, str
 	drop_count(st, XDPNET_DROP_FRAG_NEEDED);
 	if (!in_gw || !(ip->frag_off & bpf_htons(0x4000)))
 		return ROUTE_DROPPED;
-	if (icmp_error_in_place(ctx, p, ip, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, in_gw->gw_ip,
+	if (icmp_error_in_place(ctx, p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, in_gw->gw_ip,
 				in_gw->router_mac))
 		return ROUTE_DROPPED;
 	ctr_add(st, XDPNET_CTR_ICMP_FRAG_NEEDED, 1);
