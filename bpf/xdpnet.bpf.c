@@ -3,8 +3,9 @@
  * xdpnet datapath: the bridged-mode L2 switch and the router between its
  * networks.
  *
- *   xdpnet_ingress       XDP on every port: parse -> VLAN -> learn -> gateway -> route
- *                        (-> NAT out of the uplink) -> deliver; on uplinks: NAT in
+ *   xdpnet_ingress       XDP on every port: parse -> VLAN -> security, policing,
+ *                        marking -> learn -> gateway -> route (-> NAT out of the
+ *                        uplink) -> ACL -> deliver (egress policing); on uplinks: NAT in
  *   xdpnet_nat_slow      tc on ports: NAT packets whose uplink neighbour is unresolved
  *   xdpnet_flood_egress  XDP in each VLAN flood devmap entry: per-port tag pop
  *   xdpnet_host_flood    tc ingress on host ports: flood with the host's copy
@@ -22,6 +23,9 @@
 #include "lib/gateway.h"
 #include "lib/route.h"
 #include "lib/uplink.h"
+#include "lib/portsec.h"
+#include "lib/police.h"
+#include "lib/acl.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -38,13 +42,64 @@ static __always_inline int to_host(struct xdpnet_port_stats *st)
 	return XDP_PASS;
 }
 
+/* Stage 2b: what a port may send (security), its marking and how fast
+ * (policing, per-address limits), before it is learned or forwarded. The
+ * DSCP mark comes first so a policer's remark wins over it. A global
+ * function (verified once, with its own stack): it reads the frame and the
+ * port again. Returns STAGE_CONTINUE or a drop reason (callers clamp it). */
+__noinline int xdpnet_port_controls(struct xdp_md *ctx, __u32 gen, __u32 slot, __u64 now,
+				    __u32 limits)
+{
+	const struct xdpnet_port *in;
+	struct xdpnet_port_stats *st = stats_of(slot);
+	struct ipinfo ii;
+	struct pkt p = {};
+	int r;
+
+	if (!ctx)
+		return STAGE_CONTINUE;
+	gen &= 1;
+	in = port_of_slot(gen, slot);
+	if (!in)
+		return XDPNET_DROP_STALE_CONFIG;
+	pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+	r = parse_l2(&p);
+	if (r)
+		return r;
+	p.len = frame_len(ctx);
+	r = ip_parse(&p, &ii);
+	if (r)
+		return r;
+	if (in->flags & (XDPNET_PORT_SEC_MAC | XDPNET_PORT_SEC_IP | XDPNET_PORT_SEC_GUARD)) {
+		r = port_secure(&p, &ii, gen, in);
+		if (r)
+			return r;
+	}
+	if ((in->flags & XDPNET_PORT_DSCP) && ii.family) {
+		dscp_set(&ii, in->dscp);
+		ctr_add(st, XDPNET_CTR_DSCP_MARKED, 1);
+	}
+	if (in->flags & XDPNET_PORT_POLICE_IN) {
+		r = police_port(&p, gen, slot, XDPNET_DIR_IN, p.len, now, st);
+		if (r)
+			return r;
+	}
+	if (limits && ii.family)
+		return police_source(&p, &ii, gen, now, st);
+	return STAGE_CONTINUE;
+}
+
+#define PORT_CONTROL_FLAGS                                                                  \
+	(XDPNET_PORT_SEC_MAC | XDPNET_PORT_SEC_IP | XDPNET_PORT_SEC_GUARD | XDPNET_PORT_DSCP | \
+	 XDPNET_PORT_POLICE_IN)
+
 /* Stage 5a: known unicast leaves through the transmit devmap, tagged for the
- * egress port. A routed frame may leave through its ingress port (a trunk
- * carrying both VLANs); a switched one never does. */
+ * egress port, through its egress policer. A routed frame may leave through
+ * its ingress port (a trunk carrying both VLANs); a switched one never does. */
 static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 					   const struct xdpnet_port *in,
 					   const struct xdpnet_port *out,
-					   struct xdpnet_port_stats *st, int routed)
+					   struct xdpnet_port_stats *st, int routed, __u64 now)
 {
 	int r;
 
@@ -55,6 +110,17 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __
 	r = xdp_vlan_egress(ctx, p, out);
 	if (r)
 		return xdp_drop(st, r);
+	if (out->flags & XDPNET_PORT_POLICE_OUT) {
+		pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+		r = parse_l2(p);
+		if (!r)
+			r = police_port(p, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx), now,
+					stats_of(out->slot));
+		if (r) {
+			drop_count(stats_of(out->slot), r);
+			return XDP_DROP;
+		}
+	}
 	r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + out->slot, XDP_ABORTED);
 	if (r != XDP_REDIRECT)
 		return xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
@@ -80,7 +146,8 @@ static __always_inline int send_back(__u32 gen, const struct xdpnet_port *in,
 static __always_inline int route_finish(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 					const struct xdpnet_port *in,
 					const struct xdpnet_config *cfg, __u64 now,
-					__u32 version, struct xdpnet_port_stats *st, int r)
+					__u32 version, struct xdpnet_port_stats *st, int r,
+					__u16 from_vid)
 {
 	const struct xdpnet_port *out;
 
@@ -93,9 +160,16 @@ static __always_inline int route_finish(struct xdp_md *ctx, struct pkt *p, __u32
 	pkt_reload(p, data, end);
 	switch (r) {
 	case ROUTE_DELIVER:
+		/* Stage 4e: the ACL, now that the target network is known. */
+		if (cfg->acl) {
+			int a = acl_check(ctx, gen, in->slot, from_vid, p->vid, now);
+
+			if (a)
+				return xdp_drop(st, a);
+		}
 		out = fdb_lookup(p, gen, now, cfg->aging_ns, version);
 		if (out)
-			return forward_unicast(ctx, p, gen, in, out, st, 1);
+			return forward_unicast(ctx, p, gen, in, out, st, 1, now);
 		return xdp_flood(ctx, p, gen, st, 0);
 	case ROUTE_TX:
 		return send_back(gen, in, st);
@@ -148,7 +222,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 		r = nat_in(ctx, &p, gen, in, now, st);
 		if (r == ROUTE_PASS)
 			return to_host(st);
-		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r);
+		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r, 0);
 	}
 
 	/* Stage 2: VLAN membership. */
@@ -158,10 +232,22 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	if (r)
 		return xdp_drop(st, r);
 
-	/* Stage 3: learn the source. */
 	if (mac_is_multicast(p.eth->h_source) || mac_is_zero(p.eth->h_source))
 		return xdp_drop(st, XDPNET_DROP_BAD_SRC_MAC);
 	now = clock_ns(cfg);
+
+	/* Stage 2b: port security, marking, policing. */
+	if ((in->flags & PORT_CONTROL_FLAGS) || cfg->limits) {
+		r = drop_reason_clamp(xdpnet_port_controls(ctx, gen, in->slot, now, cfg->limits));
+		if (r)
+			return xdp_drop(st, r);
+		pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+		r = parse_l2(&p);
+		if (r)
+			return xdp_drop(st, r);
+	}
+
+	/* Stage 3: learn the source. */
 	/* Cached FDB answers are valid for one FDB version and one generation. */
 	version = (fdb_version() << 1) | gen;
 	fdb_learn(&p, in, st, now, version);
@@ -175,11 +261,20 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	if (r == STAGE_CONSUMED)
 		return XDP_DROP;
 	if (r == STAGE_ROUTE && gw) {
-		/* Stage 4b: route to another network; 4d: or out of the uplink. */
+		__u16 in_vid = p.vid;
+
+		/* Stage 4b: route to another network; 4d: or out of the uplink
+		 * (4e: through the ACL first). */
 		r = route_ipv4(ctx, &p, gen, gw, now, st);
+		if (r == ROUTE_UPLINK && cfg->acl) {
+			r = acl_check(ctx, gen, in->slot, in_vid, 0, now);
+			if (r)
+				return xdp_drop(st, r);
+			r = ROUTE_UPLINK;
+		}
 		if (r == ROUTE_UPLINK)
 			r = nat_out(ctx, &p, gen, gw, now, st);
-		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r);
+		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r, in_vid);
 	}
 	if (r)
 		return xdp_drop(st, r);
@@ -190,11 +285,18 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	    (mac_is_multicast(p.eth->h_dest) || mac_equal(p.eth->h_dest, in->mac)))
 		return to_host(st);
 
+	/* Stage 4e: the ACL (switched within the VLAN). */
+	if (cfg->acl) {
+		r = acl_check(ctx, gen, in->slot, p.vid, p.vid, now);
+		if (r)
+			return xdp_drop(st, r);
+	}
+
 	/* Stage 5: deliver. */
 	if (!mac_is_multicast(p.eth->h_dest)) {
 		out = fdb_lookup(&p, gen, now, cfg->aging_ns, version);
 		if (out)
-			return forward_unicast(ctx, &p, gen, in, out, st, 0);
+			return forward_unicast(ctx, &p, gen, in, out, st, 0, now);
 	}
 	return xdp_flood(ctx, &p, gen, st, 1);
 }
@@ -227,6 +329,17 @@ int xdpnet_flood_egress(struct xdp_md *ctx)
 	r = xdp_vlan_egress(ctx, &p, out);
 	if (r)
 		return xdp_drop(st, r);
+	if (out->flags & XDPNET_PORT_POLICE_OUT) {
+		__u32 gen = live_gen();
+
+		pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
+		r = parse_l2(&p);
+		if (!r)
+			r = police_port(&p, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx),
+					clock_ns(config_of(gen)), st);
+		if (r)
+			return xdp_drop(st, r);
+	}
 	ctr_add(st, XDPNET_CTR_TX_FLOOD, 1);
 	return XDP_PASS;
 }
@@ -458,6 +571,17 @@ static long ct_gc_elem(void *map, struct xdpnet_ct_key *key, struct xdpnet_ct *c
 	return 0;
 }
 
+/* Per-address buckets idle long enough to be full again hold nothing a
+ * fresh bucket would not: free them (the overflow buckets, family 0, stay). */
+static long limit_gc_elem(void *map, struct xdpnet_limit_src *key, struct xdpnet_bucket *b,
+			  struct gc_ctx *c)
+{
+	if (key->family && c->now > b->last_ns &&
+	    c->now - b->last_ns > (__u64)b->full_s * 1000000000ULL)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
 static __noinline int gc_pass(struct xdpnet_gc *g)
 {
 	const struct xdpnet_config *cfg = config_of(live_gen());
@@ -471,8 +595,11 @@ static __noinline int gc_pass(struct xdpnet_gc *g)
 	}
 	/* Lookups already ignore (and remove) expired connections; this walk
 	 * only frees slots, and costs in proportion to the table's capacity. */
-	if (g->ct_every <= 1 || g->passes % g->ct_every == 0)
+	if (g->ct_every <= 1 || g->passes % g->ct_every == 0) {
 		bpf_for_each_map_elem(&xdpnet_ct, ct_gc_elem, &c, 0);
+		if (cfg && cfg->limits)
+			bpf_for_each_map_elem(&xdpnet_limit_state, limit_gc_elem, &c, 0);
+	}
 	g->ct_removed += c.ct_removed;
 	g->passes++;
 	g->removed += c.removed;

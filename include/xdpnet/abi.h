@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 3
+#define XDPNET_ABI_VERSION 4
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -40,6 +40,12 @@ enum xdpnet_port_flags {
 	/* The host's own stack lives on this port's native VLAN (an uplink):
 	 * frames for the port's MAC go up, broadcasts get a host copy. */
 	XDPNET_PORT_HOST = 1 << 0,
+	XDPNET_PORT_POLICE_IN = 1 << 1,  /* xdpnet_policers[gen][slot][XDPNET_DIR_IN] applies */
+	XDPNET_PORT_POLICE_OUT = 1 << 2, /* xdpnet_policers[gen][slot][XDPNET_DIR_OUT] applies */
+	XDPNET_PORT_DSCP = 1 << 3,       /* mark IPv4/IPv6 from the port with .dscp */
+	XDPNET_PORT_SEC_MAC = 1 << 4,    /* port security: source MACs must be listed */
+	XDPNET_PORT_SEC_IP = 1 << 5,     /* port security: source addresses must be listed */
+	XDPNET_PORT_SEC_GUARD = 1 << 6,  /* port security: no DHCP server, no router adverts */
 };
 
 /* Per-generation port configuration, indexed by gen * MAX_PORTS + slot. */
@@ -52,6 +58,8 @@ struct xdpnet_port {
 	__u8 mac[6];    /* the interface's own MAC (the host's, on host ports) */
 	__u32 mac_limit; /* learned MACs allowed, 0 = unlimited */
 	__be32 ipv4;     /* uplink: its IPv4 address (the masquerade source) */
+	__u8 dscp;       /* XDPNET_PORT_DSCP: the code point (0-63) */
+	__u8 pad[7];
 	__u64 vlans[XDPNET_VLAN_COUNT / 64]; /* allowed VLANs (trunk); pvid set too */
 };
 
@@ -270,7 +278,184 @@ struct xdpnet_config {
 	__u64 aging_ns;     /* dynamic FDB entries unused this long are ignored */
 	__u32 ns_per_jiffy; /* the datapath clock is jiffies64 x this (1e9 / HZ);
 			       0: bpf_ktime_get_coarse_ns(), which costs ~18 ns more */
+	__u8 limits;        /* per-address limits exist (xdpnet_limits) */
+	__u8 acl;           /* an ACL exists: xdpnet_aclcfg[gen] */
+	__u16 pad;
+};
+
+/*
+ * Policing (policy ports[].police and limits[]). Token buckets shared by all
+ * CPUs under a bpf_spin_lock, so the admitted amount is exact across CPUs:
+ * over any interval T a bucket admits at most depth + rate x (T + one clock
+ * tick). Tokens are scaled by XDPNET_TOKEN_SCALE: a bucket of `rate` per
+ * second gains elapsed_ns x rate scaled tokens, a byte costs 8 x SCALE (the
+ * rate is in bits) and a packet SCALE, so refills are exact integers and no
+ * remainder is lost between packets.
+ */
+#define XDPNET_TOKEN_SCALE 1000000000ULL
+#define XDPNET_BIT_COST (8ULL * XDPNET_TOKEN_SCALE) /* one byte in a bits bucket */
+
+struct xdpnet_rate {
+	__u64 rate;    /* bits/s (bits bucket) or packets/s; 0 = not limited */
+	__u64 depth;   /* the burst, scaled: bytes x BIT_COST or packets x SCALE */
+	__u64 fill_ns; /* from empty to full: ceil(depth / rate) */
+};
+
+enum xdpnet_exceed {
+	XDPNET_EXCEED_DROP = 0,   /* over the rate: dropped (police_* / limit) */
+	XDPNET_EXCEED_REMARK = 1, /* over the rate: DSCP set to remark_dscp, forwarded */
+};
+
+enum xdpnet_dir {
+	XDPNET_DIR_IN = 0,  /* from the VM: the frame arrives on the port */
+	XDPNET_DIR_OUT = 1, /* to the VM: the frame leaves through the port */
+};
+
+/* A policer's configuration: both buckets that are limited must admit. */
+struct xdpnet_policer {
+	struct xdpnet_rate bits;
+	struct xdpnet_rate packets;
+	__u8 exceed;      /* enum xdpnet_exceed */
+	__u8 remark_dscp; /* XDPNET_EXCEED_REMARK: the code point */
+	__u16 pad;
+	__u32 full_s;     /* an idle bucket is full again after this many seconds
+			     (the larger fill_ns, rounded up): the gc pass may
+			     then forget a per-address bucket */
+};
+
+/* A policer's state, shared by all CPUs (not per generation: a new policy
+ * keeps the bucket; a lower depth clamps it at the next packet). last_ns 0:
+ * never used, starts full. */
+struct xdpnet_bucket {
+	struct bpf_spin_lock lock;
+	__u32 full_s;  /* the policer's full_s when last used (for the gc pass) */
+	__u64 last_ns; /* datapath clock of the last refill; never moves back */
+	__u64 bits;    /* scaled tokens */
+	__u64 packets;
+};
+
+/* Per-address limits (policy limits[]): an LPM trie per generation from
+ * source prefix to the limit, whose buckets are kept per source address.
+ * IPv4 addresses are the first 4 bytes of addr. prefixlen counts the 32 bits
+ * of gen/family/pad too (a lookup uses 32 + 128). */
+struct xdpnet_limit_key {
+	__u32 prefixlen;
+	__u8 gen;
+	__u8 family; /* 4 or 6 */
+	__u16 pad;
+	__u8 addr[16];
+};
+
+struct xdpnet_limit {
+	__u32 id;  /* the limit's index in the policy: the state key */
 	__u32 pad;
+	struct xdpnet_policer pol;
+};
+
+/* The state of one source under one limit. family 0 / addr 0 is the limit's
+ * shared overflow bucket, used while the table is full (limit_full). */
+struct xdpnet_limit_src {
+	__u32 id;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/*
+ * Port security (policy ports[].security), per generation. A port with
+ * XDPNET_PORT_SEC_MAC accepts only source MACs (and ARP/ND link-layer
+ * addresses) listed in xdpnet_psec_mac; with XDPNET_PORT_SEC_IP only source
+ * addresses (and ARP senders, ND targets) inside a prefix of xdpnet_psec_ip.
+ */
+struct xdpnet_psec_mac_key {
+	__u8 gen;
+	__u8 pad;
+	__u16 slot;
+	__u8 mac[6];
+	__u16 pad2;
+};
+
+struct xdpnet_psec_ip_key {
+	__u32 prefixlen; /* 32 + the prefix length */
+	__u8 gen;
+	__u8 family;     /* 4 or 6 */
+	__u16 slot;
+	__u8 addr[16];
+};
+
+/*
+ * ACL (policy acl): first match wins, classified by tuple-space search. Each
+ * rule is expanded (families, port ranges as prefixes) into exact-match
+ * entries of masked packet fields; the entries of one mask ("shape") share
+ * a hash probe. A packet costs one probe per shape, not one step per rule,
+ * and shapes are visited in order of their best rule so the search stops as
+ * soon as no later shape can hold an earlier rule.
+ */
+#define XDPNET_ACL_MAX_SHAPES 32 /* per generation */
+#define XDPNET_ACL_MAX_RULES 65536
+
+/* The fields a rule matches. In a mask every bit that matters is 1; in an
+ * entry the fields are the packet's ANDed with its shape's mask. */
+struct xdpnet_acl_key {
+	__u8 shape;     /* gen * MAX_SHAPES + shape index (0 in masks) */
+	__u8 family;    /* 4 or 6 */
+	__u8 proto;     /* IPPROTO_*; ICMP echo and errors alike */
+	__u8 pad;
+	__u16 in_slot;  /* the ingress port's slot */
+	__u16 from_vlan; /* the packet's VLAN on arrival; 0 from an uplink */
+	__u16 to_vlan;   /* its VLAN on delivery; 0 out of an uplink */
+	__be16 sport;    /* TCP/UDP ports; 0 for other protocols */
+	__be16 dport;
+	__u16 pad2;
+	__u8 src[16];    /* IPv4: first 4 bytes */
+	__u8 dst[16];
+};
+
+struct xdpnet_acl_shape {
+	struct xdpnet_acl_key mask;
+	__u32 best; /* the lowest rule index among its entries */
+	__u32 pad;
+};
+
+enum xdpnet_acl_action {
+	XDPNET_ACL_ALLOW = 1,
+	XDPNET_ACL_DENY = 2,
+};
+
+enum xdpnet_acl_flags {
+	XDPNET_ACL_STATEFUL = 1 << 0, /* allow: track it, and let its replies in */
+};
+
+struct xdpnet_acl_verdict {
+	__u32 rule;   /* index in the policy's rules: the lower, the stronger */
+	__u8 action;  /* enum xdpnet_acl_action */
+	__u8 flags;   /* enum xdpnet_acl_flags */
+	__u16 pad;
+};
+
+/* Per generation: how the ACL is searched and what happens without a match. */
+struct xdpnet_acl_config {
+	__u32 shapes;       /* shapes in use, in search order */
+	__u8 default_action; /* enum xdpnet_acl_action */
+	__u8 stateful;       /* some rule is stateful: look up replies on deny */
+	__u16 pad;
+	__u32 timeout_s[XDPNET_TO_MAX]; /* tracked connections (enum xdpnet_ct_timeout) */
+	__u32 pad2;
+};
+
+/* Per-CPU hits of one rule (xdpnet_aclhits[rule]; [MAX_RULES]: the default). */
+struct xdpnet_acl_hits {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* A connection a stateful rule allowed, stored under the key its replies
+ * carry (addresses, ports and VLANs swapped, shape 0). */
+struct xdpnet_acl_conn {
+	__u64 last_seen_ns;
+	__u32 rule;    /* the rule that allowed it */
+	__u8 closing;  /* FIN or RST seen: the closing timeout applies */
+	__u8 pad[3];
 };
 
 /* The single live-state record (array index 0). Writing active_gen is the
@@ -375,7 +560,17 @@ struct xdpnet_gc {
 	X(NAT_UNTRACKED, "nat_untracked", "ICMP error from a masquerading network about no tracked connection (it would leak a private address)") \
 	X(FRAG_NEEDED, "frag_needed", "larger than the uplink's path MTU with DF set (an ICMP fragmentation-needed went back); without DF: dropped") \
 	X(UPLINK_ROUTE, "uplink_route", "the kernel's FIB has no usable route for it through the uplink") \
-	X(GW_UNSERVED, "gw_unserved", "to a gateway address but not an unfragmented echo request (gateways answer ARP and ping only)")
+	X(GW_UNSERVED, "gw_unserved", "to a gateway address but not an unfragmented echo request (gateways answer ARP and ping only)") \
+	X(POLICE_IN, "police_ingress", "over the port's ingress (from the VM) rate") \
+	X(POLICE_OUT, "police_egress", "over the port's egress (to the VM) rate")     \
+	X(LIMIT, "limit", "over a per-address limit (policy limits)")                  \
+	X(ACL_DENY, "acl_deny", "denied by an ACL rule or the ACL default")            \
+	X(SPOOF_MAC, "spoof_mac", "source MAC the port may not use (port security)")   \
+	X(SPOOF_IP, "spoof_ip", "source address the port may not use (port security)") \
+	X(SPOOF_ARP, "spoof_arp", "ARP sender MAC or address the port may not claim (port security)") \
+	X(SPOOF_ND, "spoof_nd", "IPv6 neighbour discovery claiming an address or MAC the port may not use (port security)") \
+	X(DHCP_SERVER, "dhcp_server", "DHCP or DHCPv6 server message from a secured port") \
+	X(RA_GUARD, "ra_guard", "IPv6 router advertisement or redirect from a secured port")
 
 /* Events that are not drops: forwarding outcomes and learning. */
 #define XDPNET_COUNTERS(X)                                                           \
@@ -404,7 +599,12 @@ struct xdpnet_gc {
 	X(NAT_OUT, "nat_out", "packets sent out of the uplink (translated or routed)") \
 	X(NAT_IN, "nat_in", "packets from the uplink translated back or forwarded in") \
 	X(NAT_SLOW, "nat_slow", "packets passed to tc so the kernel resolves the uplink's next hop") \
-	X(CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left unfinished by the sender (offload), completed before a rewrite")
+	X(CSUM_COMPLETED, "csum_completed", "TCP/UDP checksums left unfinished by the sender (offload), completed before a rewrite") \
+	X(DSCP_MARKED, "dscp_marked", "packets from the port whose DSCP was set (ports[].dscp)") \
+	X(REMARKED, "remarked", "packets over a rate that were remarked instead of dropped") \
+	X(LIMIT_FULL, "limit_full", "packets of a source the per-address limit table had no room for (the limit's shared bucket applied)") \
+	X(ACL_REPLY, "acl_reply", "packets a deny rule matched, let in as replies of a stateful allow") \
+	X(ACL_TRACK_FAILED, "acl_track_failed", "stateful allows whose connection could not be recorded (replies may be denied)")
 
 #define XDPNET_ENUM_DROP(e, n, h) XDPNET_DROP_##e,
 enum xdpnet_drop_reason { XDPNET_DROP_NONE = 0, XDPNET_DROP_REASONS(XDPNET_ENUM_DROP) XDPNET_DROP_MAX };
@@ -428,7 +628,22 @@ struct xdpnet_port_stats {
 #endif
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_key) == 8, "fdb key is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_entry) == 16, "fdb entry is 16 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_port) == 24 + 512, "port is 536 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_port) == 32 + 512, "port is 544 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_rate) == 24, "rate is 24 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_policer) == 56, "policer is 56 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_bucket) == 32, "bucket is 32 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_limit_key) == 24, "limit key is 24 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_limit) == 64, "limit is 64 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_limit_src) == 24, "limit source is 24 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_psec_mac_key) == 12, "psec mac key is 12 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_psec_ip_key) == 24, "psec ip key is 24 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_key) == 48, "acl key is 48 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_shape) == 56, "acl shape is 56 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_verdict) == 8, "acl verdict is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_config) == 32, "acl config is 32 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_conn) == 16, "acl conn is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_hits) == 16, "acl hits is 16 bytes");
+XDPNET_STATIC_ASSERT(XDPNET_GENS * XDPNET_ACL_MAX_SHAPES <= 256, "shape ids fit the key's byte");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_vlan) == 256, "vlan is 256 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gateway) == 16, "gateway is 16 bytes");

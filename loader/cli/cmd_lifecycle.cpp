@@ -37,6 +37,9 @@ void print_changes(const std::vector<Change>& changes) {
 
 policy::Policy load(const std::string& file, const Context& ctx) {
     auto pol = policy::load_policy_file(file);
+    // Warnings go to stderr, so --json output on stdout stays parseable.
+    for (const auto& w : pol.warnings)
+        std::cerr << "warning: " << w.str() << std::endl;
     if (!ctx.instance.empty() && ctx.instance != pol.instance)
         throw Error(ExitCode::Usage, file + ": policy is for instance '" + pol.instance +
                                          "' but -i says '" + ctx.instance + "'");
@@ -150,15 +153,37 @@ void register_lifecycle(CLI::App& app, Context& ctx) {
             else if (!info->ipv4)
                 no_address.push_back(n.uplink);
         }
+        // The ACL must also fit the datapath's search (shapes, entries).
+        size_t acl_shapes = 0, acl_entries = 0;
+        if (pol.acl.present) {
+            std::map<std::string, uint16_t> slot_of;
+            for (size_t i = 0; i < pol.ports.size(); i++)
+                slot_of[pol.ports[i].name] = static_cast<uint16_t>(i);
+            auto acl = policy::compile_acl(pol.acl, slot_of);
+            acl_shapes = acl.shapes.size();
+            acl_entries = acl.entries.size();
+        }
         if (ctx.json) {
+            std::vector<std::string> warnings;
+            for (const auto& w : pol.warnings)
+                warnings.push_back(w.str());
             print_json({{"file", file}, {"valid", true}, {"instance", pol.instance},
                         {"ports", pol.ports.size()}, {"networks", pol.networks.size()},
+                        {"limits", pol.limits.size()}, {"acl_rules", pol.acl.rules.size()},
+                        {"acl_shapes", acl_shapes}, {"acl_entries", acl_entries},
+                        {"warnings", warnings},
                         {"absent_interfaces", absent}, {"uplinks_without_ipv4", no_address}});
             return;
         }
         std::cout << file << ": valid (instance '" << pol.instance << "', " << pol.ports.size()
                   << " ports, " << pol.static_fdb.size() << " static FDB entries, "
-                  << pol.networks.size() << " networks)" << std::endl;
+                  << pol.networks.size() << " networks";
+        if (pol.acl.present)
+            std::cout << ", " << pol.acl.rules.size() << " ACL rules in " << acl_shapes
+                      << " shapes";
+        if (!pol.limits.empty())
+            std::cout << ", " << pol.limits.size() << " limits";
+        std::cout << ")" << std::endl;
         for (const auto& n : absent)
             std::cout << "note: interface '" << n << "' does not exist on this host yet; `up` "
                       << "needs it" << std::endl;

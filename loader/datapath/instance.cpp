@@ -175,6 +175,18 @@ bool Instance::exists(const std::string& instance) {
     return path_exists(instance_dir(instance) + "/xdpnet_state");
 }
 
+namespace {
+/// Entries the ACL map is created with: room for two generations of this
+/// policy's rules, and no less than 256k (its buckets cost 16 bytes each).
+uint32_t acl_capacity(const policy::MapImage& image) {
+    uint64_t want = std::max<uint64_t>(262144, 2 * image.acl.entries.size() + 65536);
+    uint32_t cap = 1;
+    while (cap < want && cap < (1u << 24))
+        cap <<= 1;
+    return cap;
+}
+} // namespace
+
 Instance Instance::create(const policy::MapImage& image) {
     std::string root = pin_root();
     ensure_bpffs(root);
@@ -210,6 +222,13 @@ Instance Instance::create(const policy::MapImage& image) {
     // The connection table is preallocated: small when no network NATs.
     if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_ct, image.ct_size ? image.ct_size : 1024))
         throw_sys("size", "xdpnet_ct", err);
+    // The ACL's entries (both generations side by side; no preallocation)
+    // and the connections stateful rules track (LRU, preallocated).
+    if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_acl, acl_capacity(image)))
+        throw_sys("size", "xdpnet_acl", err);
+    if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_aclconn,
+                                           std::max<uint32_t>(65536, image.acl_conn_size)))
+        throw_sys("size", "xdpnet_aclconn", err);
     if (int err = xdpnet_bpf__load(skel.get()))
         throw_sys("load", "BPF programs (run with -v for the verifier log)", err);
 
@@ -297,6 +316,17 @@ void Instance::open_pins() {
     m_.netname = open("xdpnet_netname");
     m_.fwd = open("xdpnet_fwd");
     m_.ct = open("xdpnet_ct");
+    m_.policers = open("xdpnet_policers");
+    m_.buckets = open("xdpnet_buckets");
+    m_.limits = open("xdpnet_limits");
+    m_.limit_state = open("xdpnet_limit_state");
+    m_.psec_mac = open("xdpnet_psec_mac");
+    m_.psec_ip = open("xdpnet_psec_ip");
+    m_.aclcfg = open("xdpnet_aclcfg");
+    m_.aclshape = open("xdpnet_aclshape");
+    m_.acl = open("xdpnet_acl");
+    m_.aclhits = open("xdpnet_aclhits");
+    m_.aclconn = open("xdpnet_aclconn");
     p_.ingress = open("prog_ingress");
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
@@ -507,6 +537,127 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
     for (const auto& k : maps::keys<struct xdpnet_fwd_key>(m_.fwd))
         if (k.gen == gen)
             maps::remove(m_.fwd, k);
+    clear_controls(gen);
+}
+
+std::string Instance::limits_of_gen(uint32_t gen) const {
+    std::vector<std::string> rows;
+    std::array<uint8_t, sizeof(struct xdpnet_limit_key)> raw{}, next{};
+    for (void* prev = nullptr; bpf_map_get_next_key(m_.limits.get(), prev, next.data()) == 0;
+         prev = raw.data()) {
+        raw = next;
+        struct xdpnet_limit_key k;
+        std::memcpy(&k, raw.data(), sizeof(k));
+        auto v = maps::lookup<struct xdpnet_limit_key, struct xdpnet_limit>(m_.limits, k);
+        if (k.gen != gen || !v)
+            continue;
+        k.gen = 0;
+        rows.push_back(std::string(reinterpret_cast<const char*>(&k), sizeof(k)) +
+                       std::string(reinterpret_cast<const char*>(&*v), sizeof(*v)));
+    }
+    std::sort(rows.begin(), rows.end());
+    std::string out;
+    for (const auto& r : rows)
+        out += r;
+    return out;
+}
+
+std::string Instance::limit_bytes(const policy::MapImage& image) {
+    std::vector<std::string> rows;
+    for (const auto& [k, v] : image.limits)
+        rows.push_back(std::string(reinterpret_cast<const char*>(&k), sizeof(k)) +
+                       std::string(reinterpret_cast<const char*>(&v), sizeof(v)));
+    std::sort(rows.begin(), rows.end());
+    std::string out;
+    for (const auto& r : rows)
+        out += r;
+    return out;
+}
+
+void Instance::zero_acl_hits() {
+    const int ncpu = libbpf_num_possible_cpus();
+    if (ncpu <= 0)
+        return;
+    const __u32 n = XDPNET_ACL_MAX_RULES + 1;
+    std::vector<__u32> keys(n);
+    for (__u32 i = 0; i < n; i++)
+        keys[i] = i;
+    std::vector<struct xdpnet_acl_hits> zeros(size_t(n) * size_t(ncpu));
+    __u32 count = n;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_update_batch(m_.aclhits.get(), keys.data(), zeros.data(), &count, &opts) != 0)
+        spdlog::warn("could not reset the ACL rule counters: {}", std::strerror(errno));
+}
+
+void Instance::clear_controls(uint32_t gen) {
+    // LPM tries: walk their keys (get_next_key works on tries too).
+    auto lpm_keys = [](const Fd& map) {
+        return maps::keys<std::array<uint8_t, 24>>(map);
+    };
+    static_assert(sizeof(struct xdpnet_limit_key) == 24 && sizeof(struct xdpnet_psec_ip_key) == 24);
+    for (const auto& raw : lpm_keys(m_.limits)) {
+        struct xdpnet_limit_key k;
+        std::memcpy(&k, raw.data(), sizeof(k));
+        if (k.gen == gen)
+            maps::remove(m_.limits, k);
+    }
+    for (const auto& raw : lpm_keys(m_.psec_ip)) {
+        struct xdpnet_psec_ip_key k;
+        std::memcpy(&k, raw.data(), sizeof(k));
+        if (k.gen == gen)
+            maps::remove(m_.psec_ip, k);
+    }
+    std::vector<struct xdpnet_psec_mac_key> macs;
+    for (const auto& k : maps::keys<struct xdpnet_psec_mac_key>(m_.psec_mac))
+        if (k.gen == gen)
+            macs.push_back(k);
+    maps::remove_many(m_.psec_mac, macs);
+    std::vector<struct xdpnet_acl_key> acl;
+    for (const auto& k : maps::keys<struct xdpnet_acl_key>(m_.acl))
+        if (k.shape / XDPNET_ACL_MAX_SHAPES == gen)
+            acl.push_back(k);
+    maps::remove_many(m_.acl, acl);
+    maps::update(m_.aclcfg, gen, xdpnet_acl_config{}, "xdpnet_aclcfg");
+}
+
+void Instance::write_controls(uint32_t gen, const policy::MapImage& image) {
+    for (const auto& pi : image.ports)
+        for (__u32 dir = 0; dir < 2; dir++)
+            maps::update(m_.policers, __u32((gen * XDPNET_MAX_PORTS + pi.port.slot) * 2 + dir),
+                         pi.police[dir], "xdpnet_policers");
+    for (auto [k, v] : image.limits) {
+        k.gen = static_cast<__u8>(gen);
+        maps::update(m_.limits, k, v, "xdpnet_limits");
+        // The limit's shared overflow bucket (used while the table is full).
+        struct xdpnet_limit_src o = {};
+        o.id = v.id;
+        struct xdpnet_bucket fresh = {};
+        bpf_map_update_elem(m_.limit_state.get(), &o, &fresh, BPF_NOEXIST);
+    }
+    for (auto k : image.psec_macs) {
+        k.gen = static_cast<__u8>(gen);
+        maps::update(m_.psec_mac, k, __u8{1}, "xdpnet_psec_mac");
+    }
+    for (auto k : image.psec_ips) {
+        k.gen = static_cast<__u8>(gen);
+        maps::update(m_.psec_ip, k, __u8{1}, "xdpnet_psec_ip");
+    }
+    if (image.acl.entries.empty() && image.acl.shapes.empty() && !image.config.acl)
+        return;
+    const __u8 base = static_cast<__u8>(gen * XDPNET_ACL_MAX_SHAPES);
+    for (size_t i = 0; i < image.acl.shapes.size(); i++)
+        maps::update(m_.aclshape, __u32(base + i), image.acl.shapes[i], "xdpnet_aclshape");
+    std::vector<struct xdpnet_acl_key> keys;
+    std::vector<struct xdpnet_acl_verdict> values;
+    keys.reserve(image.acl.entries.size());
+    values.reserve(image.acl.entries.size());
+    for (auto [k, v] : image.acl.entries) {
+        k.shape = static_cast<__u8>(base + k.shape);
+        keys.push_back(k);
+        values.push_back(v);
+    }
+    maps::update_many(m_.acl, keys, values, "xdpnet_acl");
+    maps::update(m_.aclcfg, gen, image.acl.config, "xdpnet_aclcfg");
 }
 
 void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
@@ -572,6 +723,7 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
         k.gen = static_cast<__u8>(gen);
         maps::update(m_.fwd, k, v, "xdpnet_fwd");
     }
+    write_controls(gen, image);
     struct xdpnet_config cfg = image.config;
     cfg.ns_per_jiffy = 1000000000u / kernel_hz();
     maps::update(m_.config, gen, cfg, "xdpnet_config");
@@ -745,6 +897,19 @@ void Instance::apply(const policy::MapImage& image) {
                         std::to_string(image.fdb_size) +
                         ": the FDB cannot be resized while running; `xdpnet down` then `up` "
                         "(the FDB is relearned)");
+    if (2 * image.acl.entries.size() > maps::capacity(m_.acl))
+        throw Error(ExitCode::Usage,
+                    "the ACL compiles to " + std::to_string(image.acl.entries.size()) +
+                        " entries; the running ACL table holds " +
+                        std::to_string(maps::capacity(m_.acl)) +
+                        " for two generations and cannot grow while running; `xdpnet down` "
+                        "then `up`");
+    if (image.acl_conn_size > maps::capacity(m_.aclconn))
+        throw Error(ExitCode::Usage,
+                    "acl.max_connections " + std::to_string(image.acl_conn_size) +
+                        " is more than the running table's " +
+                        std::to_string(maps::capacity(m_.aclconn)) +
+                        "; it cannot grow while running; `xdpnet down` then `up`");
     if (image.ct_size > maps::capacity(m_.ct))
         throw Error(ExitCode::Usage,
                     "the networks' max_connections need " + std::to_string(image.ct_size) +
@@ -755,6 +920,7 @@ void Instance::apply(const policy::MapImage& image) {
     auto st = state();
     uint32_t cur = st.active_gen & 1, next = cur ^ 1;
     auto live = ports_of_gen(cur);
+    const bool limits_changed = limits_of_gen(cur) != limit_bytes(image);
 
     // 1. Build the next generation aside. Nothing the datapath reads changes.
     clear_gen(next, ports_of_gen(next));
@@ -770,8 +936,13 @@ void Instance::apply(const policy::MapImage& image) {
             for (const auto& p : live)
                 if (p.slot == pi.port.slot && p.ifindex == pi.port.ifindex)
                     slot_reused = false;
-            if (slot_reused)
+            if (slot_reused) {
                 maps::update(m_.maccnt, __u32(pi.port.slot), __u32{0}, "xdpnet_maccnt");
+                // A new port starts with full buckets, not its slot's last owner's.
+                for (__u32 dir = 0; dir < 2; dir++)
+                    maps::update(m_.buckets, __u32(pi.port.slot * 2 + dir), xdpnet_bucket{},
+                                 "xdpnet_buckets");
+            }
             // A newly attached port passes everything (not in the live
             // generation yet) until the switch below.
             if (attach_xdp(pi.port, image.xdp_mode))
@@ -819,6 +990,21 @@ void Instance::apply(const policy::MapImage& image) {
     // 2. The switch: one 8-byte map write. Packets see either policy whole.
     st.active_gen = next;
     maps::update(m_.state, __u32{0}, st, "xdpnet_state");
+
+    // Per-address buckets belong to a limit by its position in the policy:
+    // when the limits changed, every source starts afresh.
+    if (limits_changed) {
+        maps::remove_many(m_.limit_state, maps::keys<struct xdpnet_limit_src>(m_.limit_state));
+        for (const auto& [k, v] : image.limits) {
+            struct xdpnet_limit_src o = {};
+            o.id = v.id;
+            struct xdpnet_bucket fresh = {};
+            bpf_map_update_elem(m_.limit_state.get(), &o, &fresh, BPF_NOEXIST);
+        }
+    }
+    // Rule hits count for the rule set that is live.
+    if (image.config.acl)
+        zero_acl_hits();
 
     // 3. Ports whose XDP mode the policy changed: a link cannot change its
     // mode, so each is detached and attached again (a short gap per port).

@@ -148,12 +148,21 @@ class Instance {
     /// One learned MAC less on a port (mac_limit accounting).
     void maccnt_release(uint16_t slot);
     void prune_fdb(const std::vector<struct xdpnet_port>& live, const policy::MapImage& image);
+    /// The controls of generation gen (policers, limits, port security, ACL):
+    /// cleared, then written from image.
+    void clear_controls(uint32_t gen);
+    /// The limits of a generation / of an image, as comparable bytes (gen 0).
+    std::string limits_of_gen(uint32_t gen) const;
+    static std::string limit_bytes(const policy::MapImage& image);
+    void zero_acl_hits();
+    void write_controls(uint32_t gen, const policy::MapImage& image);
 
     std::string name_;
     std::string dir_;
     struct {
         Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave,
-            gateway, routes, neigh, natcfg, fwd, ct, netname, ctcount;
+            gateway, routes, neigh, natcfg, fwd, ct, netname, ctcount, policers, buckets, limits,
+            limit_state, psec_mac, psec_ip, aclcfg, aclshape, acl, aclhits, aclconn;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc, clock, nat_slow;

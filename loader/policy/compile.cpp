@@ -51,6 +51,97 @@ VlanSet carried(const PortSpec& p) {
     return set;
 }
 
+/// The modified EUI-64 link-local address of a MAC (RFC 4291 appendix A):
+/// what a VM derives from it for IPv6 neighbour discovery.
+std::array<uint8_t, 16> eui64_link_local(const MacAddr& mac) {
+    std::array<uint8_t, 16> a{};
+    a[0] = 0xfe;
+    a[1] = 0x80;
+    a[8] = mac[0] ^ 0x02;
+    a[9] = mac[1];
+    a[10] = mac[2];
+    a[11] = 0xff;
+    a[12] = 0xfe;
+    a[13] = mac[3];
+    a[14] = mac[4];
+    a[15] = mac[5];
+    return a;
+}
+
+/// A port's policers, marking and port security: its flags, its policer
+/// values, and its port-security keys (gen 0).
+void compile_controls(const PortSpec& spec, PortImage& pi, MapImage& img) {
+    const uint16_t slot = pi.port.slot;
+    if (spec.police_ingress) {
+        pi.port.flags |= XDPNET_PORT_POLICE_IN;
+        pi.police[XDPNET_DIR_IN] = compile_policer(*spec.police_ingress);
+    }
+    if (spec.police_egress) {
+        pi.port.flags |= XDPNET_PORT_POLICE_OUT;
+        pi.police[XDPNET_DIR_OUT] = compile_policer(*spec.police_egress);
+    }
+    if (spec.dscp) {
+        pi.port.flags |= XDPNET_PORT_DSCP;
+        pi.port.dscp = *spec.dscp;
+    }
+    if (!spec.security)
+        return;
+    const PortSecuritySpec& sec = *spec.security;
+    pi.port.flags |= XDPNET_PORT_SEC_GUARD;
+    if (!sec.macs.empty())
+        pi.port.flags |= XDPNET_PORT_SEC_MAC;
+    if (!sec.ips.empty())
+        pi.port.flags |= XDPNET_PORT_SEC_IP;
+    for (const MacAddr& mac : sec.macs) {
+        struct xdpnet_psec_mac_key k;
+        std::memset(&k, 0, sizeof(k));
+        k.slot = slot;
+        std::memcpy(k.mac, mac.data(), sizeof(k.mac));
+        img.psec_macs.push_back(k);
+    }
+    auto add_ip = [&](uint8_t family, const std::array<uint8_t, 16>& addr, uint8_t len) {
+        struct xdpnet_psec_ip_key k;
+        std::memset(&k, 0, sizeof(k));
+        k.prefixlen = 32u + len;
+        k.family = family;
+        k.slot = slot;
+        std::memcpy(k.addr, addr.data(), sizeof(k.addr));
+        img.psec_ips.push_back(k);
+    };
+    bool v6 = false;
+    for (const IpPrefix& ip : sec.ips) {
+        add_ip(ip.family, ip.addr, ip.len);
+        v6 = v6 || ip.family == 6;
+    }
+    // A VM with listed IPv6 addresses also needs its link-local ones for
+    // neighbour discovery: those its listed MACs derive.
+    if (v6)
+        for (const MacAddr& mac : sec.macs)
+            add_ip(6, eui64_link_local(mac), 128);
+}
+
+/// Per-address limits: LPM entries (gen 0) and the state table's size.
+void compile_limits(const Policy& policy, MapImage& img) {
+    for (size_t i = 0; i < policy.limits.size(); i++) {
+        const LimitSpec& l = policy.limits[i];
+        struct xdpnet_limit_key k;
+        std::memset(&k, 0, sizeof(k));
+        k.prefixlen = 32u + l.src.len;
+        k.family = l.src.family;
+        std::memcpy(k.addr, l.src.addr.data(), sizeof(k.addr));
+        struct xdpnet_limit v;
+        std::memset(&v, 0, sizeof(v));
+        v.id = static_cast<uint32_t>(i);
+        v.pol = compile_policer(l.rate);
+        img.limits.emplace_back(k, v);
+    }
+    if (!policy.limits.empty()) {
+        img.config.limits = 1;
+        img.limit_sources = 65536;
+        img.gc_interval_ns = std::min(img.gc_interval_ns, kSecondNs);
+    }
+}
+
 } // namespace
 
 MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
@@ -112,6 +203,7 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         pi.port.flags = spec.host ? XDPNET_PORT_HOST : 0;
         std::memcpy(pi.port.mac, info->mac.data(), sizeof(pi.port.mac));
         pi.port.mac_limit = spec.mac_limit;
+        compile_controls(spec, pi, img);
         const VlanSet vlans = carried(spec);
         for (size_t v = 0; v < vlans.size(); v++) {
             if (vlans.test(v)) {
@@ -238,6 +330,18 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
     }
     if (!diags.empty())
         throw PolicyError(std::move(diags));
+    compile_limits(policy, img);
+    if (policy.acl.present) {
+        std::map<std::string, uint16_t> slot_of;
+        for (const PortImage& pi : img.ports)
+            slot_of[pi.name] = pi.port.slot;
+        img.acl = compile_acl(policy.acl, slot_of);
+        img.config.acl = 1;
+        bool stateful = false;
+        for (const AclRuleSpec& r : policy.acl.rules)
+            stateful = stateful || r.stateful;
+        img.acl_conn_size = stateful ? policy.acl.max_connections : 0;
+    }
     return img;
 }
 

@@ -35,7 +35,7 @@ constexpr uint8_t kProtoTcp = 6;  // IPPROTO_TCP
 constexpr uint8_t kProtoUdp = 17; // IPPROTO_UDP
 
 const std::vector<std::string_view> kTopKeys = {"instance", "bridge", "ports", "static_fdb",
-                                                "networks"};
+                                                "networks", "limits",  "acl"};
 const std::vector<std::string_view> kNetworkKeys = {
     "name",       "vlan",          "gateway",  "uplink",         "masquerade",
     "port_range", "port_forwards", "timeouts", "max_connections"};
@@ -43,9 +43,33 @@ const std::vector<std::string_view> kPortForwardKeys = {"proto", "port", "to"};
 const std::vector<std::string_view> kTimeoutKeys = {"tcp_syn", "tcp_established", "tcp_closing",
                                                     "udp", "icmp"};
 const std::vector<std::string_view> kBridgeKeys = {"mac_aging", "fdb_size", "xdp_mode"};
-const std::vector<std::string_view> kPortKeys = {"name", "mode", "vlan", "vlans", "native_vlan",
-                                                 "mac_limit", "host"};
+const std::vector<std::string_view> kPortKeys = {"name",      "mode", "vlan",   "vlans", "native_vlan",
+                                                 "mac_limit", "host", "police", "dscp",  "security"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
+const std::vector<std::string_view> kPoliceKeys = {"ingress", "egress"};
+const std::vector<std::string_view> kPolicerKeys = {"rate", "burst", "pps", "pps_burst", "exceed",
+                                                    "remark_dscp"};
+const std::vector<std::string_view> kSecurityKeys = {"macs", "ips"};
+const std::vector<std::string_view> kLimitKeys = {"match", "per",       "rate",   "burst",
+                                                  "pps",   "pps_burst", "exceed", "remark_dscp"};
+const std::vector<std::string_view> kLimitMatchKeys = {"src"};
+const std::vector<std::string_view> kAclKeys = {"default", "rules", "timeouts", "max_connections"};
+const std::vector<std::string_view> kAclRuleKeys = {"action",  "proto", "in_port", "from_vlan",
+                                                    "to_vlan", "from",  "to",      "src_port",
+                                                    "dst_port", "stateful"};
+
+// Policers (ports[].police, limits[]).
+constexpr uint64_t kRateMax = 400ull * 1000000000ull;  // 400gbit
+constexpr uint64_t kBurstMin = 64;                     // bytes
+constexpr uint64_t kBurstMax = 1ull << 30;             // 1gb
+constexpr uint64_t kPpsMax = 1000000000ull;
+constexpr uint64_t kBurstDefaultMin = 2 * 1518;        // two full-size frames
+// The datapath clock advances in jiffies: 4 ms at HZ 250. A bucket refills
+// once per tick, so it must hold at least one tick's worth of tokens.
+constexpr uint64_t kTicksPerSecond = 250;
+constexpr size_t kLimitsMax = 4096;
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoIcmpv6 = 58;
 
 /// "a list", "a mapping", ... for "expected X, got Y" messages.
 std::string kind(const YAML::Node& n) {
@@ -157,6 +181,22 @@ struct ForwardRef {
 
 const char* proto_name(uint8_t proto) { return proto == kProtoTcp ? "tcp" : "udp"; }
 
+/// The policer keys of one mapping (police.ingress, a limit) as read, for the
+/// checks that need several of them.
+struct PolicerFields {
+    const Field *rate = nullptr, *burst = nullptr, *pps = nullptr, *pps_burst = nullptr,
+                *exceed = nullptr, *remark_dscp = nullptr;
+    std::optional<uint64_t> rate_v, burst_v, pps_v, pps_burst_v;
+    std::optional<bool> remark_v;
+    std::optional<uint8_t> remark_dscp_v;
+    bool bad = false; // some value was invalid (already reported)
+};
+
+/// The bytes a key compares by, for duplicate prefixes.
+std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>> prefix_key(const IpPrefix& p) {
+    return {p.family, p.len, p.addr};
+}
+
 class Parser {
   public:
     explicit Parser(std::string file) : file_(std::move(file)) {}
@@ -197,6 +237,22 @@ class Parser {
     void parse_port_forwards(const Field& f, std::vector<PendingForward>& out);
     bool parse_timeouts(const Field& f, NatTimeouts& out);
 
+    std::optional<uint8_t> dscp_value(const Field& f);
+    std::optional<IpPrefix> prefix_value(const Field& f);
+    std::optional<std::pair<uint16_t, uint16_t>> port_match_value(const Field& f);
+    bool policer_field(const Field& f, PolicerFields& pf);
+    std::optional<PolicerSpec> finish_policer(const PolicerFields& pf, const YAML::Node& node,
+                                              const std::string& label);
+    void parse_police(const Field& f, PortSpec& spec);
+    std::optional<PortSecuritySpec> parse_security(const Field& f);
+    void parse_limits(const Field& f, Policy& p);
+    void parse_limit(const YAML::Node& node, size_t index, Policy& p);
+    void parse_acl(const Field& f, Policy& p);
+    bool parse_acl_rule(const YAML::Node& node, size_t index, AclSpec& acl);
+    void warn(SourceLoc at, std::string reason) {
+        warnings_.push_back(Diagnostic{std::move(at), std::move(reason)});
+    }
+
     std::string file_;
     std::vector<Diagnostic> diags_;
     std::map<std::string, PortRef> ports_;                         // by name (first one)
@@ -204,6 +260,8 @@ class Parser {
     std::map<std::string, int> network_names_;                     // name -> line
     std::map<uint16_t, int> network_vlans_;                        // vid -> line
     std::vector<ForwardRef> forwards_;                             // file order
+    std::vector<Diagnostic> warnings_;
+    std::map<std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>>, int> limit_srcs_; // -> line
 };
 
 std::vector<Field> Parser::fields(const YAML::Node& map, std::string_view where,
@@ -486,6 +544,12 @@ void Parser::parse_port(const YAML::Node& node, size_t index, Policy& p) {
                 spec.mac_limit = static_cast<uint32_t>(*v);
         } else if (f.key == "host") {
             host = bool_value(f);
+        } else if (f.key == "police") {
+            parse_police(f, spec);
+        } else if (f.key == "dscp") {
+            spec.dscp = dscp_value(f);
+        } else if (f.key == "security") {
+            spec.security = parse_security(f);
         }
     }
 
@@ -996,6 +1060,518 @@ void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
         p.networks.push_back(std::move(spec));
 }
 
+// ---------------------------------------------------------------- QoS, port security, ACL
+
+std::optional<uint8_t> Parser::dscp_value(const Field& f) {
+    const auto text = string_value(f);
+    if (!text)
+        return std::nullopt;
+    try {
+        return parse_dscp(*text);
+    } catch (const std::invalid_argument& e) {
+        error(f.value, f.key + ": " + e.what());
+        return std::nullopt;
+    }
+}
+
+std::optional<IpPrefix> Parser::prefix_value(const Field& f) {
+    const auto text = string_value(f);
+    if (!text)
+        return std::nullopt;
+    try {
+        return parse_ip_prefix(*text);
+    } catch (const std::invalid_argument& e) {
+        error(f.value, f.key + ": " + e.what());
+        return std::nullopt;
+    }
+}
+
+std::optional<std::pair<uint16_t, uint16_t>> Parser::port_match_value(const Field& f) {
+    const auto text = string_value(f);
+    if (!text)
+        return std::nullopt;
+    const std::string_view t = *text;
+    const size_t dash = t.find('-');
+    const auto lo = detail::parse_decimal(t.substr(0, dash));
+    const auto hi = dash == std::string_view::npos ? lo : detail::parse_decimal(t.substr(dash + 1));
+    if (!lo || !hi) {
+        error(f.value, f.key + ": '" + *text + "' is not a port or a port range; write 443 or 1024-65535");
+        return std::nullopt;
+    }
+    for (uint64_t v : {*lo, *hi})
+        if (v > kPortMax) {
+            error(f.value, f.key + ": port " + std::to_string(v) + " is out of range; allowed: 0..65535");
+            return std::nullopt;
+        }
+    if (*lo > *hi) {
+        error(f.value, f.key + ": range " + *text + " is reversed; write the lower port first");
+        return std::nullopt;
+    }
+    return std::pair{static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
+}
+
+/// Reads one policer key into `pf`; false when `f` is not a policer key.
+bool Parser::policer_field(const Field& f, PolicerFields& pf) {
+    const auto quantity = [&](uint64_t (*parse)(const std::string&), uint64_t min, uint64_t max,
+                              const std::string& range) -> std::optional<uint64_t> {
+        const auto text = string_value(f);
+        if (!text)
+            return std::nullopt;
+        try {
+            const uint64_t v = parse(*text);
+            if (v < min || v > max) {
+                error(f.value, f.key + ": " + *text + " is out of range; allowed: " + range);
+                return std::nullopt;
+            }
+            return v;
+        } catch (const std::invalid_argument& e) {
+            error(f.value, f.key + ": " + e.what());
+            return std::nullopt;
+        }
+    };
+    const size_t errors_before = diags_.size();
+    if (f.key == "rate") {
+        pf.rate = &f;
+        pf.rate_v = quantity(parse_rate_bps, 1, kRateMax, "1bit..400gbit");
+    } else if (f.key == "burst") {
+        pf.burst = &f;
+        pf.burst_v = quantity(parse_size_bytes, kBurstMin, kBurstMax, "64b..1gb");
+    } else if (f.key == "pps") {
+        pf.pps = &f;
+        pf.pps_v = quantity(parse_pps, 1, kPpsMax, "1..1000000000 (1000mpps)");
+    } else if (f.key == "pps_burst") {
+        pf.pps_burst = &f;
+        pf.pps_burst_v = uint_value(f, 1, kPpsMax);
+    } else if (f.key == "exceed") {
+        pf.exceed = &f;
+        if (const auto text = string_value(f)) {
+            if (*text == "drop")
+                pf.remark_v = false;
+            else if (*text == "remark")
+                pf.remark_v = true;
+            else
+                error(f.value, "exceed: '" + *text + "' is not an exceed action; expected drop or remark");
+        }
+    } else if (f.key == "remark_dscp") {
+        pf.remark_dscp = &f;
+        pf.remark_dscp_v = dscp_value(f);
+    } else {
+        return false;
+    }
+    pf.bad |= diags_.size() != errors_before;
+    return true;
+}
+
+/// The cross-key checks and defaults of a policer whose keys are in `pf`;
+/// `node` is its mapping, `label` names it in messages ("police.ingress").
+std::optional<PolicerSpec> Parser::finish_policer(const PolicerFields& pf, const YAML::Node& node,
+                                                  const std::string& label) {
+    bool ok = !pf.bad;
+    const auto refuse = [&](const Field* f, const std::string& reason) {
+        error(f->key_node, reason);
+        ok = false;
+    };
+    if (!pf.rate && !pf.pps) {
+        error(node, label + " has neither 'rate' nor 'pps'; set a rate (bits/s, like 100mbit), "
+                            "a packet rate (like 200kpps) or both");
+        ok = false;
+    }
+    if (pf.burst && !pf.rate)
+        refuse(pf.burst, "burst needs 'rate': it is the depth of the byte bucket; set rate or remove burst");
+    if (pf.pps_burst && !pf.pps)
+        refuse(pf.pps_burst, "pps_burst needs 'pps': it is the depth of the packet bucket; set pps or "
+                             "remove pps_burst");
+    const bool exceed_invalid = pf.exceed && !pf.remark_v.has_value(); // reported already
+    if (pf.remark_dscp && pf.remark_v != true && !exceed_invalid)
+        refuse(pf.remark_dscp, "remark_dscp applies only with exceed: remark; add it, or remove remark_dscp");
+    if (pf.remark_v == true && !pf.remark_dscp)
+        refuse(pf.exceed, "exceed: remark needs remark_dscp, the code point packets over the rate get "
+                          "(0..63 or a name like cs1)");
+    if (!ok)
+        return std::nullopt;
+
+    PolicerSpec spec;
+    spec.loc = loc(node);
+    if (pf.rate_v) {
+        spec.rate_bps = *pf.rate_v;
+        spec.burst_bytes = pf.burst_v ? *pf.burst_v : std::max(spec.rate_bps / 800, kBurstDefaultMin);
+        // A tick refills rate / 8 / 250 bytes; a smaller bucket overflows.
+        const uint64_t tick_bytes = (spec.rate_bps + 8 * kTicksPerSecond - 1) / (8 * kTicksPerSecond);
+        if (pf.burst && spec.burst_bytes < tick_bytes)
+            warn(loc(pf.burst->value),
+                 label + ": burst " + pf.burst->value.Scalar() + " (" + std::to_string(spec.burst_bytes) +
+                     " bytes) is less than what rate " + pf.rate->value.Scalar() + " refills in one tick of "
+                     "the datapath clock (4 ms: jiffies at HZ 250), so the bucket admits less than the "
+                     "rate; use a burst of at least " + std::to_string(tick_bytes) + " bytes");
+    }
+    if (pf.pps_v) {
+        spec.pps = *pf.pps_v;
+        spec.burst_packets = pf.pps_burst_v ? *pf.pps_burst_v : std::max<uint64_t>(spec.pps / 100, 2);
+        const uint64_t tick_packets = (spec.pps + kTicksPerSecond - 1) / kTicksPerSecond;
+        if (pf.pps_burst && spec.burst_packets < tick_packets)
+            warn(loc(pf.pps_burst->value),
+                 label + ": pps_burst " + std::to_string(spec.burst_packets) + " is less than what pps " +
+                     pf.pps->value.Scalar() + " refills in one tick of the datapath clock (4 ms: jiffies "
+                     "at HZ 250), so the bucket admits less than the rate; use a pps_burst of at least " +
+                     std::to_string(tick_packets));
+    }
+    spec.remark = pf.remark_v.value_or(false);
+    spec.remark_dscp = pf.remark_dscp_v.value_or(0);
+    return spec;
+}
+
+void Parser::parse_police(const Field& f, PortSpec& spec) {
+    if (!has_value(f))
+        return;
+    if (!f.value.IsMap()) {
+        error(f.value, "police: expected a mapping like { ingress: { rate: 100mbit }, egress: { rate: "
+                       "1gbit } }, got " + kind(f.value));
+        return;
+    }
+    const std::vector<Field> dirs = fields(f.value, "in police", kPoliceKeys);
+    if (f.value.size() == 0)
+        error(f.value, "police: set ingress (from the VM), egress (to the VM) or both");
+    for (const Field& d : dirs) {
+        const std::string label = "police." + d.key;
+        if (!has_value(d))
+            continue;
+        if (!d.value.IsMap()) {
+            error(d.value, label + ": expected a mapping like { rate: 100mbit, burst: 256kb }, got " +
+                               kind(d.value));
+            continue;
+        }
+        const std::vector<Field> fs = fields(d.value, "in " + label, kPolicerKeys);
+        PolicerFields pf;
+        for (const Field& pfield : fs)
+            policer_field(pfield, pf);
+        auto pol = finish_policer(pf, d.value, label);
+        if (d.key == "ingress")
+            spec.police_ingress = pol;
+        else
+            spec.police_egress = pol;
+    }
+}
+
+std::optional<PortSecuritySpec> Parser::parse_security(const Field& f) {
+    if (f.value.IsNull()) {
+        error(f.key_node, "security: has no value; list macs and/or ips, or write security: {} for the "
+                          "DHCP-server and router-advertisement guard only");
+        return std::nullopt;
+    }
+    if (!f.value.IsMap()) {
+        error(f.value, "security: expected a mapping like { macs: [\"52:54:00:00:00:01\"], ips: "
+                       "[10.0.10.11] }, got " + kind(f.value));
+        return std::nullopt;
+    }
+    PortSecuritySpec sec;
+    sec.loc = loc(f.key_node);
+    const size_t errors_before = diags_.size();
+    for (const Field& s : fields(f.value, "in security", kSecurityKeys)) {
+        if (s.value.IsNull())
+            continue; // "macs:" with nothing: no restriction, like []
+        if (!s.value.IsSequence()) {
+            error(s.value, s.key + ": expected a list like " +
+                               (s.key == "macs" ? "[\"52:54:00:00:00:01\"]" : "[10.0.10.11, fd00:10::/64]") +
+                               ", got " + kind(s.value));
+            continue;
+        }
+        std::map<MacAddr, int> macs_seen;
+        std::map<std::tuple<uint8_t, uint8_t, std::array<uint8_t, 16>>, int> ips_seen;
+        for (const YAML::Node& item : s.value) {
+            if (!item.IsScalar()) {
+                error(item, s.key + ": expected " + (s.key == "macs" ? "a MAC address" : "an address or prefix") +
+                                ", got " + kind(item));
+                continue;
+            }
+            const std::string text = item.Scalar();
+            if (s.key == "macs") {
+                const auto mac = parse_mac(text);
+                if (!mac) {
+                    error(item, "macs: '" + text + "' is not a MAC address; expected six hex octets like "
+                                                   "52:54:00:00:00:01");
+                } else if ((*mac)[0] & 1) {
+                    error(item, "macs: " + format_mac(*mac) + " is a multicast address; a VM's source MAC "
+                                                              "is unicast (first octet even)");
+                } else if (*mac == MacAddr{}) {
+                    error(item, "macs: 00:00:00:00:00:00 is not a usable address");
+                } else if (auto [it, fresh] = macs_seen.try_emplace(*mac, loc(item).line); !fresh) {
+                    error(item, "macs: " + format_mac(*mac) + " is listed twice (first at line " +
+                                    std::to_string(it->second) + ")");
+                } else {
+                    sec.macs.push_back(*mac);
+                }
+            } else {
+                try {
+                    const IpPrefix ip = parse_ip_prefix(text);
+                    if (auto [it, fresh] = ips_seen.try_emplace(prefix_key(ip), loc(item).line); !fresh)
+                        error(item, "ips: " + ip.str() + " is listed twice (first at line " +
+                                        std::to_string(it->second) + ")");
+                    else
+                        sec.ips.push_back(ip);
+                } catch (const std::invalid_argument& e) {
+                    error(item, "ips: " + std::string(e.what()));
+                }
+            }
+        }
+    }
+    if (diags_.size() != errors_before)
+        return std::nullopt;
+    return sec;
+}
+
+void Parser::parse_limits(const Field& f, Policy& p) {
+    if (f.value.IsNull())
+        return;
+    if (!f.value.IsSequence()) {
+        error(f.value, "limits: expected a list of { match: { src: PREFIX }, rate: RATE } entries, got " +
+                           kind(f.value));
+        return;
+    }
+    if (f.value.size() > kLimitsMax)
+        error(f.value[kLimitsMax], "limits: " + std::to_string(f.value.size()) + " limits listed; at most " +
+                                       std::to_string(kLimitsMax) + " are allowed");
+    for (size_t i = 0; i < f.value.size(); i++)
+        parse_limit(f.value[i], i, p);
+}
+
+void Parser::parse_limit(const YAML::Node& node, size_t index, Policy& p) {
+    const std::string entry = "limit " + std::to_string(index + 1);
+    if (!node.IsMap()) {
+        error(node, entry + ": expected a mapping like { match: { src: 10.0.30.0/24 }, per: src_ip, rate: "
+                            "10mbit }, got " + kind(node));
+        return;
+    }
+    LimitSpec spec;
+    spec.loc = loc(node);
+    bool ok = true;
+    std::optional<IpPrefix> src;
+    const Field* match_f = nullptr;
+    PolicerFields pf;
+    const std::vector<Field> fs = fields(node, "in limit", kLimitKeys);
+    for (const Field& f : fs) {
+        if (policer_field(f, pf))
+            continue;
+        if (f.key == "match") {
+            match_f = &f;
+            if (!has_value(f)) {
+                ok = false;
+                continue;
+            }
+            if (!f.value.IsMap()) {
+                error(f.value, "match: expected a mapping like { src: 10.0.30.0/24 }, got " + kind(f.value));
+                ok = false;
+                continue;
+            }
+            const size_t errors_before = diags_.size();
+            bool have_src = false;
+            for (Field m : fields(f.value, "in limit match (only src is supported)", kLimitMatchKeys)) {
+                have_src = true;
+                m.key = "match.src";
+                src = prefix_value(m);
+            }
+            if (!have_src && diags_.size() == errors_before)
+                error(f.value, "match: has no 'src'; a limit matches the source prefix, like { src: "
+                               "10.0.30.0/24 }");
+            ok &= diags_.size() == errors_before && src.has_value();
+        } else if (f.key == "per") {
+            if (const auto text = string_value(f); text && *text != "src_ip") {
+                error(f.value, "per: '" + *text + "' is not supported; a limit keeps one bucket per source "
+                                                  "address (src_ip)");
+                ok = false;
+            } else if (!text) {
+                ok = false;
+            }
+        }
+    }
+    if (!match_f) {
+        error(node, entry + " has no 'match'; say which sources it limits, like match: { src: 10.0.30.0/24 }");
+        ok = false;
+    }
+    const auto rate = finish_policer(pf, node, entry);
+    if (src) {
+        if (auto [it, fresh] = limit_srcs_.try_emplace(prefix_key(*src), spec.loc.line); !fresh) {
+            error(match_f->value, "match.src: " + src->str() + " already has a limit (line " +
+                                      std::to_string(it->second) + "); one limit per prefix");
+            ok = false;
+        }
+    }
+    if (!ok || !rate || !src)
+        return;
+    spec.src = *src;
+    spec.rate = *rate;
+    p.limits.push_back(std::move(spec));
+}
+
+void Parser::parse_acl(const Field& f, Policy& p) {
+    if (f.value.IsNull())
+        return; // "acl:" with nothing: no ACL
+    if (!f.value.IsMap()) {
+        error(f.value, "acl: expected a mapping like { default: allow, rules: [...] }, got " + kind(f.value));
+        return;
+    }
+    AclSpec acl;
+    acl.present = true;
+    acl.loc = loc(f.key_node);
+    bool rules_ok = true;
+    for (const Field& a : fields(f.value, "in acl", kAclKeys)) {
+        if (a.key == "default") {
+            if (const auto text = string_value(a)) {
+                if (*text == "allow")
+                    acl.default_allow = true;
+                else if (*text == "deny")
+                    acl.default_allow = false;
+                else
+                    error(a.value, "default: '" + *text + "' is not an ACL action; expected allow or deny");
+            }
+        } else if (a.key == "rules") {
+            if (a.value.IsNull())
+                continue;
+            if (!a.value.IsSequence()) {
+                error(a.value, "rules: expected a list of { action: allow|deny, ... } rules, got " +
+                                   kind(a.value));
+                rules_ok = false;
+                continue;
+            }
+            if (a.value.size() > XDPNET_ACL_MAX_RULES) {
+                error(a.value[XDPNET_ACL_MAX_RULES], "rules: " + std::to_string(a.value.size()) +
+                                                         " rules listed; at most " +
+                                                         std::to_string(XDPNET_ACL_MAX_RULES) + " are allowed");
+                rules_ok = false;
+            }
+            for (size_t i = 0; i < a.value.size(); i++)
+                rules_ok &= parse_acl_rule(a.value[i], i, acl);
+        } else if (a.key == "timeouts") {
+            parse_timeouts(a, acl.timeouts);
+        } else if (a.key == "max_connections") {
+            if (auto v = uint_value(a, 1, kMaxConnectionsMax))
+                acl.max_connections = static_cast<uint32_t>(*v);
+        }
+    }
+    // Rule numbers in the warnings are list positions: only when every
+    // rule was kept (otherwise the policy is refused anyway).
+    if (rules_ok)
+        for (Diagnostic& d : acl_shadow_warnings(acl))
+            warn(std::move(d.loc), std::move(d.reason));
+    p.acl = std::move(acl);
+}
+
+bool Parser::parse_acl_rule(const YAML::Node& node, size_t index, AclSpec& acl) {
+    const std::string entry = "acl rule " + std::to_string(index + 1);
+    if (!node.IsMap()) {
+        error(node, entry + ": expected a mapping like { action: deny, proto: tcp, dst_port: 22 }, got " +
+                        kind(node));
+        return false;
+    }
+    AclRuleSpec rule;
+    rule.loc = loc(node);
+    const size_t errors_before = diags_.size();
+    const Field *action_f = nullptr, *proto_f = nullptr, *from_f = nullptr, *to_f = nullptr,
+                *stateful_f = nullptr;
+    std::vector<const Field*> port_fs;
+    std::optional<bool> allow;
+    bool proto_bad = false; // given but invalid (reported)
+    for (const Field& f : fields(node, "in acl rule", kAclRuleKeys)) {
+        if (f.key == "action") {
+            action_f = &f;
+            if (const auto text = string_value(f)) {
+                if (*text == "allow" || *text == "deny")
+                    allow = *text == "allow";
+                else
+                    error(f.value, "action: '" + *text + "' is not an ACL action; expected allow or deny");
+            }
+        } else if (f.key == "proto") {
+            const auto text = string_value(f);
+            proto_bad = !text;
+            if (!text)
+                continue;
+            if (*text == "tcp")
+                rule.proto = kProtoTcp;
+            else if (*text == "udp")
+                rule.proto = kProtoUdp;
+            else if (*text == "icmp")
+                rule.proto = kProtoIcmp;
+            else if (*text == "icmpv6")
+                rule.proto = kProtoIcmpv6;
+            else if (*text == "any")
+                rule.proto.reset();
+            else if (auto v = detail::parse_decimal(*text); v && *v <= 255)
+                rule.proto = static_cast<uint8_t>(*v);
+            else {
+                error(f.value, "proto: '" + *text + "' is not a protocol; expected tcp, udp, icmp, icmpv6, "
+                                                    "any or a protocol number 0..255");
+                proto_bad = true;
+                continue;
+            }
+            proto_f = &f;
+        } else if (f.key == "in_port") {
+            if (const auto name = string_value(f)) {
+                if (!ports_.count(*name))
+                    error(f.value, "in_port: '" + *name + "' is not a port of this policy");
+                else
+                    rule.in_port = *name;
+            }
+        } else if (f.key == "from_vlan") {
+            rule.from_vlan = vlan_value(f).value_or(0);
+        } else if (f.key == "to_vlan") {
+            rule.to_vlan = vlan_value(f).value_or(0);
+        } else if (f.key == "from") {
+            rule.from = prefix_value(f);
+            from_f = rule.from ? &f : nullptr;
+        } else if (f.key == "to") {
+            rule.to = prefix_value(f);
+            to_f = rule.to ? &f : nullptr;
+        } else if (f.key == "src_port" || f.key == "dst_port") {
+            port_fs.push_back(&f);
+            if (const auto range = port_match_value(f)) {
+                if (f.key == "src_port")
+                    std::tie(rule.sport_lo, rule.sport_hi) = *range;
+                else
+                    std::tie(rule.dport_lo, rule.dport_hi) = *range;
+            }
+        } else if (f.key == "stateful") {
+            stateful_f = &f;
+            rule.stateful = bool_value(f).value_or(false);
+        }
+    }
+    if (!action_f)
+        error(node, entry + " has no 'action'; set it to allow or deny");
+    rule.allow = allow.value_or(false);
+
+    // The checks that need several keys.
+    const bool has_ports = rule.proto == kProtoTcp || rule.proto == kProtoUdp;
+    for (const Field* f : port_fs)
+        if (!has_ports && !proto_bad)
+            error(f->key_node, f->key + " needs proto tcp or udp (" +
+                                   (rule.proto ? "proto " + proto_f->value.Scalar() + " has"
+                                               : "without a proto, other protocols have") +
+                                   " no ports); set proto or remove " + f->key);
+    if (stateful_f && rule.stateful && allow == false)
+        error(stateful_f->key_node, "stateful applies only to allow rules (it lets the replies of the "
+                                    "connections they allow back in); remove it from this deny rule");
+    if (from_f && to_f && rule.from->family != rule.to->family)
+        error(to_f->value, "to: " + rule.to->str() + " is IPv" + std::to_string(rule.to->family) +
+                               " but from (" + rule.from->str() + ") is IPv" +
+                               std::to_string(rule.from->family) + "; a rule matches one address family");
+    const Field* prefix_f = from_f ? from_f : to_f;
+    const uint8_t prefix_family = from_f ? rule.from->family : to_f ? rule.to->family : 0;
+    if (proto_f && prefix_f && (rule.proto == kProtoIcmp || rule.proto == kProtoIcmpv6)) {
+        const bool v4 = rule.proto == kProtoIcmp;
+        if (prefix_family != (v4 ? 4 : 6))
+            error(proto_f->value, "proto: " + proto_f->value.Scalar() + " is IPv" + (v4 ? "4" : "6") +
+                                      " only, but " + prefix_f->key + " is an IPv" +
+                                      std::to_string(prefix_family) + " prefix (" +
+                                      prefix_f->value.Scalar() + "); use " + (v4 ? "icmpv6" : "icmp"));
+    }
+    rule.family = prefix_family ? prefix_family
+                  : rule.proto == kProtoIcmp   ? 4
+                  : rule.proto == kProtoIcmpv6 ? 6
+                                               : 0;
+    if (diags_.size() != errors_before)
+        return false;
+    acl.rules.push_back(std::move(rule));
+    return true;
+}
+
 Policy Parser::run(const std::string& text) {
     Policy p;
     p.file = file_;
@@ -1015,7 +1591,7 @@ Policy Parser::run(const std::string& text) {
     const YAML::Node& root = docs[0];
     if (!root.IsMap()) {
         error(root, "the policy must be a mapping with the keys instance, bridge, ports, "
-                    "static_fdb, networks; got " + kind(root));
+                    "static_fdb, networks, limits, acl; got " + kind(root));
         throw PolicyError(std::move(diags_));
     }
 
@@ -1041,6 +1617,10 @@ Policy Parser::run(const std::string& text) {
             parse_static_fdb(*f, p);
         if (const Field* f = find("networks"))
             parse_networks(*f, p);
+        if (const Field* f = find("limits"))
+            parse_limits(*f, p);
+        if (const Field* f = find("acl"))
+            parse_acl(*f, p); // after ports: rules name them
     } catch (const YAML::Exception& e) {
         // Should not happen (we only read scalars we type-checked), but never
         // let a yaml-cpp exception escape as something else than a PolicyError.
@@ -1053,6 +1633,10 @@ Policy Parser::run(const std::string& text) {
         });
         throw PolicyError(std::move(diags_));
     }
+    std::stable_sort(warnings_.begin(), warnings_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+        return std::pair(a.loc.line, a.loc.column) < std::pair(b.loc.line, b.loc.column);
+    });
+    p.warnings = std::move(warnings_);
     return p;
 }
 

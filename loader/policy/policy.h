@@ -63,6 +63,60 @@ uint64_t parse_duration_ns(const std::string& text);
 
 enum class PortMode { Access, Trunk };
 
+/// Idle timeouts of NAT/connection-tracking entries, each 1s..7d.
+struct NatTimeouts {
+    uint64_t tcp_syn_ns = 60ull * 1000000000ull;             // 60s
+    uint64_t tcp_established_ns = 7200ull * 1000000000ull;   // 2h
+    uint64_t tcp_closing_ns = 10ull * 1000000000ull;         // 10s
+    uint64_t udp_ns = 300ull * 1000000000ull;                // 5m
+    uint64_t icmp_ns = 60ull * 1000000000ull;                // 60s
+};
+
+/// Rates and sizes, as tc writes them. Rates are decimal bits per second:
+/// "500bit", "64kbit", "100mbit", "1gbit", "10gbit" (a bare number is bits/s;
+/// fractions such as "1.5mbit" are allowed). Sizes are binary bytes: "1500",
+/// "1500b", "64kb", "1mb", "1gb" (kb = 1024). Packet rates: "200000",
+/// "200kpps", "1mpps", "500pps". Each throws std::invalid_argument with a reason.
+uint64_t parse_rate_bps(const std::string& text);
+uint64_t parse_size_bytes(const std::string& text);
+uint64_t parse_pps(const std::string& text);
+/// A DSCP code point: 0..63, or a name: be/default, ef, cs0..cs7, af11..af43, le.
+uint8_t parse_dscp(const std::string& text);
+
+/// An IPv4 or IPv6 prefix ("10.0.10.0/24", "fd00::/64"; a bare address is a
+/// host prefix). addr holds the network-order bytes (IPv4: the first 4) with
+/// the host bits cleared.
+struct IpPrefix {
+    uint8_t family = 0; // 4 or 6
+    std::array<uint8_t, 16> addr{};
+    uint8_t len = 0;    // 0..32 or 0..128
+    bool contains(const IpPrefix& other) const; // other is inside this (same family)
+    std::string str() const;
+};
+/// Throws std::invalid_argument with a reason; host bits set ("10.0.0.1/24")
+/// are rejected, so typos show.
+IpPrefix parse_ip_prefix(const std::string& text);
+
+/// One token-bucket policer: a bits bucket, a packets bucket, or both (both
+/// must admit). Burst defaults: bytes = max(rate x 10 ms, 2 x 1518);
+/// packets = max(pps / 100, 2).
+struct PolicerSpec {
+    uint64_t rate_bps = 0;      // 0 = no byte limit
+    uint64_t burst_bytes = 0;
+    uint64_t pps = 0;           // 0 = no packet limit
+    uint64_t burst_packets = 0;
+    bool remark = false;        // exceed: remark instead of drop
+    uint8_t remark_dscp = 0;
+    SourceLoc loc;
+};
+
+/// Port security: what a VM may claim. An empty list does not restrict.
+struct PortSecuritySpec {
+    std::vector<MacAddr> macs;
+    std::vector<IpPrefix> ips;  // addresses or prefixes, IPv4 and IPv6
+    SourceLoc loc;
+};
+
 struct PortSpec {
     std::string name;            // interface name
     PortMode mode = PortMode::Access;
@@ -71,8 +125,52 @@ struct PortSpec {
     uint16_t native_vlan = 0;    // trunk: untagged frames join it; 0 = none
     uint32_t mac_limit = 0;      // 0 = unlimited
     bool host = false;           // the host stack lives on it (default: trunk)
+    std::optional<PolicerSpec> police_ingress; // from the VM
+    std::optional<PolicerSpec> police_egress;  // to the VM
+    std::optional<uint8_t> dscp;               // mark the VM's IPv4/IPv6 traffic
+    std::optional<PortSecuritySpec> security;
     SourceLoc loc;
 };
+
+/// One `limits` entry: each source address inside `src` gets its own bucket.
+struct LimitSpec {
+    IpPrefix src;
+    PolicerSpec rate;
+    SourceLoc loc;
+};
+
+/// One ACL rule. Unset fields match anything.
+struct AclRuleSpec {
+    bool allow = false;
+    std::optional<uint8_t> proto;    // 6 tcp, 17 udp, 1 icmp, 58 icmpv6, or a number
+    uint8_t family = 0;              // 0 both, 4 or 6 (from prefixes or icmp/icmpv6)
+    std::string in_port;             // ingress port name; empty = any
+    uint16_t from_vlan = 0;          // 0 = any
+    uint16_t to_vlan = 0;            // 0 = any
+    std::optional<IpPrefix> from, to; // source / destination prefix
+    uint16_t sport_lo = 0, sport_hi = 65535;
+    uint16_t dport_lo = 0, dport_hi = 65535;
+    bool stateful = false;           // allow only: replies come back in
+    SourceLoc loc;
+};
+
+struct AclSpec {
+    bool present = false;
+    bool default_allow = true;
+    std::vector<AclRuleSpec> rules;
+    NatTimeouts timeouts;            // stateful connections
+    uint32_t max_connections = 65536; // stateful connections tracked
+    SourceLoc loc;
+};
+
+// ---- Policy-layer helpers for policing / ACL (loader/policy/acl.cpp) ----
+/// Splits a port range lo..hi into the fewest aligned (value, mask) prefixes,
+/// ascending, host byte order; 0-65535 is {(0, 0)}, 1024-65535 six prefixes.
+std::vector<std::pair<uint16_t, uint16_t>> port_range_prefixes(uint16_t lo, uint16_t hi);
+/// Warnings for rules no packet reaches because one earlier rule matches
+/// everything they match ("rule 3 (line 40) is never reached: ...").
+std::vector<Diagnostic> acl_shadow_warnings(const AclSpec& acl);
+// ---- end of policing / ACL helpers ----
 
 struct StaticFdbSpec {
     MacAddr mac{};
@@ -89,15 +187,6 @@ struct PortForwardSpec {
     uint32_t to_addr = 0;   // host byte order, a host of the network's subnet
     uint16_t to_port = 0;   // 1..65535 (the same as `port` when not written)
     SourceLoc loc;          // the entry
-};
-
-/// Idle timeouts of NAT/connection-tracking entries, each 1s..7d.
-struct NatTimeouts {
-    uint64_t tcp_syn_ns = 60ull * 1000000000ull;             // 60s
-    uint64_t tcp_established_ns = 7200ull * 1000000000ull;   // 2h
-    uint64_t tcp_closing_ns = 10ull * 1000000000ull;         // 10s
-    uint64_t udp_ns = 300ull * 1000000000ull;                // 5m
-    uint64_t icmp_ns = 60ull * 1000000000ull;                // 60s
 };
 
 /// A routed network: the gateway address xdpnet serves on a VLAN, routing
@@ -147,6 +236,10 @@ struct Policy {
     std::vector<PortSpec> ports;
     std::vector<StaticFdbSpec> static_fdb;
     std::vector<NetworkSpec> networks;
+    std::vector<LimitSpec> limits;
+    AclSpec acl;
+    /// Not errors, but worth saying (a rule no packet can reach, ...).
+    std::vector<Diagnostic> warnings;
 };
 
 /// Parses and validates a policy. Throws PolicyError listing every problem.
@@ -166,7 +259,25 @@ using InterfaceResolver = std::function<std::optional<InterfaceInfo>(const std::
 struct PortImage {
     std::string name;
     struct xdpnet_port port; // slot, ifindex, pvid, mode, flags, mac, limit, vlans
+    struct xdpnet_policer police[2]{}; // [XDPNET_DIR_IN/OUT], when port.flags say so
 };
+
+/// The compiled ACL (gen 0 in every key's shape id: the loader adds its
+/// generation). Empty when the policy has no acl.
+struct AclImage {
+    struct xdpnet_acl_config config{};
+    std::vector<struct xdpnet_acl_shape> shapes; // search order
+    std::vector<std::pair<struct xdpnet_acl_key, struct xdpnet_acl_verdict>> entries;
+};
+
+/// Compiles a policy's rate into a policer (units scaled as abi.h says).
+struct xdpnet_policer compile_policer(const PolicerSpec& spec);
+
+/// Compiles the ACL: rules -> shapes and entries. Throws PolicyError (at the
+/// acl's or the rule's line) when the rules need more than
+/// XDPNET_ACL_MAX_SHAPES shapes or XDPNET_ACL_MAX_RULES rules. `slot_of`
+/// names the slot of each port (in_port).
+AclImage compile_acl(const AclSpec& acl, const std::map<std::string, uint16_t>& slot_of);
 
 struct StaticFdbImage {
     struct xdpnet_fdb_key key;
@@ -188,6 +299,14 @@ struct MapImage {
     std::map<uint16_t, struct xdpnet_nat_config> nat;  // vid -> uplink/NAT settings
     std::vector<std::pair<struct xdpnet_fwd_key, struct xdpnet_fwd>> forwards; // key.gen = 0
     uint32_t ct_size = 0; // connection-table entries (two per connection); 0: no NAT
+    // Port security (gen 0 in the keys).
+    std::vector<struct xdpnet_psec_mac_key> psec_macs;
+    std::vector<struct xdpnet_psec_ip_key> psec_ips;
+    // Per-address limits (gen 0 in the keys), and the state table's size.
+    std::vector<std::pair<struct xdpnet_limit_key, struct xdpnet_limit>> limits;
+    uint32_t limit_sources = 0;
+    AclImage acl;
+    uint32_t acl_conn_size = 0; // stateful ACL connections; 0: none
 };
 
 /// The router MAC xdpnet answers for on a VLAN: locally administered,
