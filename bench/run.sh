@@ -4,7 +4,7 @@
 #   sudo bench/run.sh [--build-dir DIR] [--runs N] [--quick] [--duration S]
 #                     [--cpu C] [--xdpnet PATH] [--no-xdpnet]
 #                     [--no-nat | --nat-only] [--nat-flows N] [--no-nat-scale] [--nat-max-conns N]
-#                     [-- XDPNET-BENCH-ARGS]
+#                     [--no-controls | --controls-only] [-- XDPNET-BENCH-ARGS]
 #
 # Builds a private topology (prefix xb: veths xbp0..4 in the root namespace,
 # peers xbvN in namespaces xbnsN; a Linux bridge over xbb0/xbb1 in namespace
@@ -30,6 +30,8 @@ RESULTS=$HERE/results
 EXTRA=()
 USE_NAT=1
 NAT_ONLY=0
+CONTROLS=1      # the per-VM controls part (policing, ACL sizes, nftables limit)
+CONTROLS_ONLY=0
 NAT_FLOWS=16384
 NAT_SCALE=1
 # The NAT instance's connection table (preallocated at up, two entries of
@@ -53,6 +55,8 @@ while [[ $# -gt 0 ]]; do
     --nat-flows) NAT_FLOWS=$2; shift 2 ;;
     --no-nat-scale) NAT_SCALE=0; shift ;;
     --nat-max-conns) NAT_MAX_CONNS=$2; shift 2 ;;
+    --no-controls) CONTROLS=0; shift ;;
+    --controls-only) CONTROLS_ONLY=1; USE_NAT=0; shift ;;
     --) shift; EXTRA=("$@"); break ;;
     -h | --help) usage ;;
     *) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -65,7 +69,7 @@ if [[ $QUICK == 1 ]]; then
 fi
 # Quick and partial (-- ARGS) runs write to results/quick/, so they never
 # overwrite the data of the last full run.
-if [[ $QUICK == 1 || $NAT_ONLY == 1 || ${#EXTRA[@]} -gt 0 ]]; then
+if [[ $QUICK == 1 || $NAT_ONLY == 1 || $CONTROLS_ONLY == 1 || ${#EXTRA[@]} -gt 0 ]]; then
     RESULTS=$HERE/results/quick
 fi
 if [[ $NAT_ONLY == 1 && $USE_NAT == 0 ]]; then
@@ -373,6 +377,7 @@ if [[ $USE_NAT == 1 ]]; then
     [[ -n $NAT_NOTE ]] && args+=(--nat-note "$NAT_NOTE")
 fi
 [[ $NAT_ONLY == 1 ]] && args+=(--no-fdb --only floor,nat_fwd,nat_nft,nat_nft_in,nat_xdp,nat_xdp_in,cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in,nat_setup,cost_nat_new,nat_ct)
+[[ $CONTROLS_ONLY == 1 ]] && args+=(--no-fdb --only floor,uc_aa,bridge,cost_trivial,cost_uc_aa_direct)
 args+=("${EXTRA[@]}")
 log "xdpnet-bench ${args[*]}"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -383,6 +388,81 @@ start=$(date +%s)
 BENCH_PID=$!
 wait "$BENCH_PID"
 BENCH_PID=
+
+# --- per-VM controls (issue 4) ------------------------------------------------
+# The same traffic (access -> access, 1024 flows) through variants of the
+# policy, applied to the running instance one after the other: xbp0 policed
+# (a rate above the offered load: the cost of policing; and a 100k pps limit:
+# what it enforces), and ACLs of 10, 1000 and 10000 rules (none matching the
+# traffic, default allow: the cost of the search). The Linux bridge gets the
+# same two nftables `limit rate` rules. Records are tagged with the variant.
+controls_policy() { # variant -> policy on stdout
+    "$PY" - "$TMP/policy.yaml" "$1" <<'PYEOF'
+import sys
+base, variant = open(sys.argv[1]).read(), sys.argv[2]
+police = {
+    "police": "{ingress: {rate: 100gbit, burst: 1gb, pps: 1000000000, pps_burst: 1000000000}}",
+    "police_limit": "{ingress: {pps: 100000, pps_burst: 1000}}",
+}
+if variant in police:
+    port = "- {name: xbp0, mode: access, vlan: 10}"
+    assert port in base
+    print(base.replace(port, port[:-1] + ", police: " + police[variant] + "}"), end="")
+    sys.exit(0)
+n = int(variant[3:])  # aclN: N deny rules in four shapes, none matching the traffic
+out = [base.rstrip("\n"), "acl:", "  default: allow", "  rules:"]
+for i in range(n):
+    a, b = (i // 250) % 250, i % 250
+    k = i % 4
+    if k == 0:
+        out.append(f"    - {{action: deny, proto: tcp, to: 192.0.{a}.{b}/32, dst_port: {1000 + i % 5000}}}")
+    elif k == 1:
+        out.append(f"    - {{action: deny, proto: udp, from: 172.{16 + i % 16}.{a}.{b}/32}}")
+    elif k == 2:
+        out.append(f"    - {{action: deny, proto: icmp, from_vlan: 10, to: 198.51.{a}.{b}/32}}")
+    else:
+        out.append(f"    - {{action: deny, proto: udp, from_vlan: 10, to_vlan: 10, src_port: {1 + i}, dst_port: 7}}")
+print("\n".join(out))
+PYEOF
+}
+if [[ $CONTROLS == 1 && $NAT_ONLY == 0 && $USE_XDPNET == 1 ]]; then
+    cbase=(run --runs "$RUNS" --duration "$DURATION" --repeat "$REPEAT" --vlan "$VLAN" --out "$RAW" --no-fdb
+        --pin-dir "$PIN_DIR")
+    [[ -n $CPU ]] && cbase+=(--cpu "$CPU")
+    for variant in police police_limit acl10 acl1000 acl10000; do
+        controls_policy "$variant" > "$TMP/policy-$variant.yaml"
+        if ! "$XDPNET" apply -c "$TMP/policy-$variant.yaml" > "$TMP/apply-$variant.log" 2>&1; then
+            log "controls: xdpnet apply ($variant) failed: $(tail -n1 "$TMP/apply-$variant.log")"
+            continue
+        fi
+        only=uc_aa,cost_uc_aa_direct
+        [[ $variant == police_limit ]] && only=uc_aa # the program mostly drops: no cost figure
+        log "controls: $variant"
+        "$BENCH" "${cbase[@]}" --only "$only" --variant "$variant" &
+        BENCH_PID=$!
+        wait "$BENCH_PID"
+        BENCH_PID=
+    done
+    "$XDPNET" apply -c "$TMP/policy.yaml" > /dev/null 2>&1 || log "controls: restoring the base policy failed"
+    for variant in nft_limit nft_limit_rate; do
+        rate=1000000000
+        [[ $variant == nft_limit_rate ]] && rate=100000
+        ip netns exec xbnsbr nft -f - <<NFTEOF
+table bridge xblimit {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        limit rate over $rate/second burst 1000 packets drop
+    }
+}
+NFTEOF
+        log "controls: $variant (Linux bridge + nftables limit rate over $rate/second)"
+        "$BENCH" "${cbase[@]}" --only bridge --variant "$variant" &
+        BENCH_PID=$!
+        wait "$BENCH_PID"
+        BENCH_PID=
+        ip netns exec xbnsbr nft delete table bridge xblimit
+    done
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "measured in $(($(date +%s) - start)) s"
 
@@ -426,7 +506,7 @@ report_args=(--raw "$RAW" --out-dir "$RESULTS" --cpu-model "$cpu_model" --ncpu "
     --load-before "$load_before" --load-after "$load_after")
 [[ -f $RESULTS/xdpnet-stats.json ]] && report_args+=(--xdpnet-stats "$RESULTS/xdpnet-stats.json")
 [[ -f $RESULTS/xdpnet-nat-stats.json ]] && report_args+=(--xdpnet-nat-stats "$RESULTS/xdpnet-nat-stats.json")
-[[ $QUICK == 0 && $NAT_ONLY == 0 && $USE_XDPNET == 1 && ${#EXTRA[@]} == 0 ]] && report_args+=(--results-md "$HERE/RESULTS.md")
+[[ $QUICK == 0 && $NAT_ONLY == 0 && $CONTROLS_ONLY == 0 && $USE_XDPNET == 1 && ${#EXTRA[@]} == 0 ]] && report_args+=(--results-md "$HERE/RESULTS.md")
 [[ $QUICK == 1 ]] && report_args+=(--quick)
 [[ $USE_NAT == 1 ]] && report_args+=(--nat-setup-s "$NAT_SETUP_S")
 "$PY" "$HERE/report.py" "${report_args[@]}"

@@ -889,6 +889,7 @@ struct Options {
 };
 
 FILE* g_out = stdout;
+std::string g_variant; // --variant: the policy variant every record is tagged with
 
 struct Json {
     std::ostringstream s;
@@ -921,6 +922,8 @@ struct Json {
     }
     void emit()
     {
+        if (!g_variant.empty())
+            kv("variant", g_variant);
         s << "}";
         fprintf(g_out, "%s\n", s.str().c_str());
         fflush(g_out);
@@ -1506,7 +1509,7 @@ void usage()
             "                        [--nat [--nat-flows N] [--nat-xdpnet --nat-router-mac MAC] [--nat-note TEXT]\n"
             "                               [--nat-pin-dir DIR --xdpnet PATH] [--no-nat-scale] [--nat-fill N]\n"
             "                               [--nat-active N] [--nat-new-repeat N]]\n"
-            "                        [--only a,b,...] [--out FILE]\n"
+            "                        [--only a,b,...] [--out FILE] [--variant NAME]\n"
             "MAC sets: s_aa s_at s_ta s_fl s_br d1 d2 uu vm\n");
     exit(2);
 }
@@ -1968,6 +1971,7 @@ int main(int argc, char** argv)
         else if (a == "--nat-fill") o.nat_fill = std::stoul(val());
         else if (a == "--nat-active") o.nat_active = std::stoul(val());
         else if (a == "--nat-new-repeat") o.nat_new_repeat = std::stoul(val());
+        else if (a == "--variant") g_variant = val();
         else if (a == "--only") {
             std::stringstream ss(val());
             std::string item;

@@ -80,12 +80,12 @@ __noinline int xdpnet_port_controls(struct xdp_md *ctx, __u32 gen, __u32 slot, _
 		ctr_add(st, XDPNET_CTR_DSCP_MARKED, 1);
 	}
 	if (in->flags & XDPNET_PORT_POLICE_IN) {
-		r = police_port(&p, gen, slot, XDPNET_DIR_IN, p.len, now, st);
+		r = police_port(ctx, gen, slot, XDPNET_DIR_IN, p.len, now, st);
 		if (r)
 			return r;
 	}
 	if (limits && ii.family)
-		return police_source(&p, &ii, gen, now, st);
+		return police_source(ctx, &p, &ii, gen, now, st);
 	return STAGE_CONTINUE;
 }
 
@@ -111,13 +111,11 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __
 	if (r)
 		return xdp_drop(st, r);
 	if (out->flags & XDPNET_PORT_POLICE_OUT) {
-		pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
-		r = parse_l2(p);
-		if (!r)
-			r = police_port(p, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx), now,
-					stats_of(out->slot));
+		struct xdpnet_port_stats *ost = stats_of(out->slot);
+
+		r = police_port(ctx, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx), now, ost);
 		if (r) {
-			drop_count(stats_of(out->slot), r);
+			drop_count(ost, r);
 			return XDP_DROP;
 		}
 	}
@@ -236,8 +234,13 @@ int xdpnet_ingress(struct xdp_md *ctx)
 		return xdp_drop(st, XDPNET_DROP_BAD_SRC_MAC);
 	now = clock_ns(cfg);
 
-	/* Stage 2b: port security, marking, policing. */
-	if ((in->flags & PORT_CONTROL_FLAGS) || cfg->limits) {
+	/* Stage 2b: port security, marking, policing. A port that is only
+	 * policed takes the short way, inline. */
+	if ((in->flags & PORT_CONTROL_FLAGS) == XDPNET_PORT_POLICE_IN && !cfg->limits) {
+		r = police_port(ctx, gen, in->slot, XDPNET_DIR_IN, p.len, now, st);
+		if (r)
+			return xdp_drop(st, r);
+	} else if ((in->flags & PORT_CONTROL_FLAGS) || cfg->limits) {
 		r = drop_reason_clamp(xdpnet_port_controls(ctx, gen, in->slot, now, cfg->limits));
 		if (r)
 			return xdp_drop(st, r);
@@ -332,11 +335,8 @@ int xdpnet_flood_egress(struct xdp_md *ctx)
 	if (out->flags & XDPNET_PORT_POLICE_OUT) {
 		__u32 gen = live_gen();
 
-		pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
-		r = parse_l2(&p);
-		if (!r)
-			r = police_port(&p, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx),
-					clock_ns(config_of(gen)), st);
+		r = police_port(ctx, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx),
+				clock_ns(config_of(gen)), st);
 		if (r)
 			return xdp_drop(st, r);
 	}

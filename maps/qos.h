@@ -33,13 +33,14 @@ struct {
 	__type(value, struct xdpnet_limit);
 } xdpnet_limits SEC(".maps");
 
-/* (limit, source) -> its bucket. A plain hash (a spin lock cannot live in an
- * LRU map): full means the limit's shared overflow bucket (family 0), which
- * the loader creates, applies; the gc pass frees buckets idle long enough to
- * be full again. max_entries is set by the loader. */
+/* (limit, source) -> its bucket. A plain hash, not LRU: eviction would hand
+ * an active source a fresh, full bucket. Full means the limit's shared
+ * overflow bucket (family 0), which the loader creates, applies; the gc pass
+ * frees buckets idle long enough to be full again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct xdpnet_limit_src);
 	__type(value, struct xdpnet_bucket);
 } xdpnet_limit_state SEC(".maps");

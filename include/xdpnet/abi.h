@@ -285,9 +285,13 @@ struct xdpnet_config {
 
 /*
  * Policing (policy ports[].police and limits[]). Token buckets shared by all
- * CPUs under a bpf_spin_lock, so the admitted amount is exact across CPUs:
- * over any interval T a bucket admits at most depth + rate x (T + one clock
- * tick). Tokens are scaled by XDPNET_TOKEN_SCALE: a bucket of `rate` per
+ * CPUs, updated lock-free: a frame takes its tokens with one compare-and-
+ * exchange, and the CPU that moves a bucket's last_ns forward (also a
+ * compare-and-exchange) adds the tokens of that interval, so every
+ * nanosecond is credited once. Over any interval T a bucket admits at most
+ * depth + rate x (T + one clock tick), plus at most one frame per other CPU
+ * in the rare race where a frame refused by the packets bucket returns its
+ * bits. Tokens are scaled by XDPNET_TOKEN_SCALE: a bucket of `rate` per
  * second gains elapsed_ns x rate scaled tokens, a byte costs 8 x SCALE (the
  * rate is in bits) and a packet SCALE, so refills are exact integers and no
  * remainder is lost between packets.
@@ -324,14 +328,14 @@ struct xdpnet_policer {
 };
 
 /* A policer's state, shared by all CPUs (not per generation: a new policy
- * keeps the bucket; a lower depth clamps it at the next packet). last_ns 0:
+ * keeps the bucket; a lower depth clamps it at the next refill). last_ns 0:
  * never used, starts full. */
 struct xdpnet_bucket {
-	struct bpf_spin_lock lock;
-	__u32 full_s;  /* the policer's full_s when last used (for the gc pass) */
 	__u64 last_ns; /* datapath clock of the last refill; never moves back */
 	__u64 bits;    /* scaled tokens */
 	__u64 packets;
+	__u32 full_s;  /* the policer's full_s when last used (for the gc pass) */
+	__u32 pad;
 };
 
 /* Per-address limits (policy limits[]): an LPM trie per generation from

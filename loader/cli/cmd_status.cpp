@@ -14,6 +14,20 @@ const char* mode_name(uint8_t mode) {
 } // namespace
 namespace {
 
+/// The per-VM controls a port has: "police-in", "police-out", "dscp=46", "secured".
+std::vector<std::string> controls_of(const struct xdpnet_port& p) {
+    std::vector<std::string> out;
+    if (p.flags & XDPNET_PORT_POLICE_IN)
+        out.push_back("police-in");
+    if (p.flags & XDPNET_PORT_POLICE_OUT)
+        out.push_back("police-out");
+    if (p.flags & XDPNET_PORT_DSCP)
+        out.push_back("dscp=" + std::to_string(p.dscp));
+    if (p.flags & (XDPNET_PORT_SEC_MAC | XDPNET_PORT_SEC_IP | XDPNET_PORT_SEC_GUARD))
+        out.push_back("secured");
+    return out;
+}
+
 std::string vlans_text(const struct xdpnet_port& p, bool skip_pvid) {
     policy::VlanSet vs = policy::vlans_of(p);
     if (skip_pvid)
@@ -79,7 +93,12 @@ void register_status(CLI::App& app, Context& ctx) {
                      {"mac_limit", p.port.mac_limit}, {"learned", p.learned},
                      {"mac", policy::format_mac(p.port.mac)},
                      {"xdp", p.xdp_attached ? p.xdp_mode : "detached"}, {"tc", p.tc_linked},
-                     {"present", !p.name.empty()}});
+                     {"controls", controls_of(p.port)}, {"present", !p.name.empty()}});
+            const auto acl = inst.acl_config();
+            j["acl"] = acl.default_action
+                           ? nlohmann::json{{"default", acl.default_action == XDPNET_ACL_DENY ? "deny" : "allow"},
+                                            {"shapes", acl.shapes}, {"stateful", acl.stateful != 0}}
+                           : nlohmann::json();
             print_json(j);
             return;
         }
@@ -94,6 +113,11 @@ void register_status(CLI::App& app, Context& ctx) {
         for (const auto& [vid, g] : gateways)
             std::cout << fmt::format("gateway  VLAN {}: {} (router MAC {}; answers ARP and ping)\n",
                                      vid, gw_addr(g), policy::format_mac(g.router_mac));
+        const auto acl = inst.acl_config();
+        if (acl.default_action)
+            std::cout << fmt::format("acl      default {}, {} rule shapes{} (xdpnet acl show)\n",
+                                     acl.default_action == XDPNET_ACL_DENY ? "deny" : "allow",
+                                     acl.shapes, acl.stateful ? ", stateful" : "");
         std::cout << fmt::format("\n{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n", "PORT",
                                  "SLOT", "MODE", "VLANS", "NATIVE", "HOST", "MACS", "MAC", "ATTACH");
         for (const auto& p : ports) {
@@ -106,6 +130,8 @@ void register_status(CLI::App& app, Context& ctx) {
                                                      : "NOT attached";
             if (p.tc_linked)
                 attach += " + tc";
+            for (const auto& c : controls_of(p.port))
+                attach += ", " + c;
             std::cout << fmt::format("{:<15} {:>4} {:<7} {:<16} {:>6} {:>5} {:>9} {:<17} {}\n",
                                      port_label(p), p.port.slot, mode_name(p.port.mode),
                                      access ? std::to_string(p.port.pvid) : vlans_text(p.port, true),

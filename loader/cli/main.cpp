@@ -11,7 +11,7 @@
 int main(int argc, char** argv) {
     using namespace xdpnet;
     cli::Context ctx;
-    CLI::App app{"xdpnet: an XDP fast path for VM and container hosts (bridged mode, VLANs, routing, NAT)"};
+    CLI::App app{"xdpnet: an XDP fast path for VM and container hosts (bridged mode, VLANs, routing, NAT, policing, ACLs)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "xdpnet 0.1.0 (ABI " + std::to_string(XDPNET_ABI_VERSION) + ")");
     app.add_option("-i,--instance", ctx.instance, "instance to talk to")->configurable();
@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     cli::register_neigh(app, ctx);
     cli::register_nat(app, ctx);
     cli::register_stats(app, ctx);
+    cli::register_controls(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -20,7 +20,10 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <fstream>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "datapath/error.h"
 #include "datapath/maps.h"
@@ -574,6 +577,25 @@ std::string Instance::limit_bytes(const policy::MapImage& image) {
     return out;
 }
 
+void Instance::write_acl_notes(const policy::MapImage& image) {
+    const std::string path = acl_notes_path();
+    if (!image.config.acl) {
+        ::unlink(path.c_str());
+        return;
+    }
+    ::mkdir("/run/xdpnet", 0755);
+    nlohmann::json rules = nlohmann::json::array();
+    for (const auto& r : image.acl_rules)
+        rules.push_back({{"text", r.text}, {"line", r.line}});
+    const std::string tmp = path + ".tmp";
+    std::ofstream f(tmp, std::ios::trunc);
+    f << nlohmann::json{{"rules", rules}}.dump(1) << std::endl;
+    f.close();
+    if (!f || ::rename(tmp.c_str(), path.c_str()) != 0)
+        spdlog::warn("could not record the ACL's rules at {} (`acl show` prints rule numbers only)",
+                     path);
+}
+
 void Instance::zero_acl_hits() {
     const int ncpu = libbpf_num_possible_cpus();
     if (ncpu <= 0)
@@ -588,6 +610,74 @@ void Instance::zero_acl_hits() {
     if (bpf_map_update_batch(m_.aclhits.get(), keys.data(), zeros.data(), &count, &opts) != 0)
         spdlog::warn("could not reset the ACL rule counters: {}", std::strerror(errno));
 }
+
+std::vector<PolicerRow> Instance::policers() const {
+    const uint32_t gen = state().active_gen & 1;
+    std::vector<PolicerRow> rows;
+    for (const auto& lp : ports()) {
+        for (uint32_t dir = 0; dir < 2; dir++) {
+            const uint8_t flag = dir == XDPNET_DIR_IN ? XDPNET_PORT_POLICE_IN : XDPNET_PORT_POLICE_OUT;
+            if (!(lp.port.flags & flag))
+                continue;
+            auto c = maps::lookup<__u32, struct xdpnet_policer>(
+                m_.policers, __u32((gen * XDPNET_MAX_PORTS + lp.port.slot) * 2 + dir));
+            auto b = maps::lookup<__u32, struct xdpnet_bucket>(m_.buckets,
+                                                               __u32(lp.port.slot * 2 + dir));
+            if (c && b)
+                rows.push_back({lp, dir, *c, *b});
+        }
+    }
+    return rows;
+}
+
+std::vector<LimitRow> Instance::limits() const {
+    const uint32_t gen = state().active_gen & 1;
+    std::vector<LimitRow> rows;
+    std::array<uint8_t, sizeof(struct xdpnet_limit_key)> raw{}, next{};
+    for (void* prev = nullptr; bpf_map_get_next_key(m_.limits.get(), prev, next.data()) == 0;
+         prev = raw.data()) {
+        raw = next;
+        struct xdpnet_limit_key k;
+        std::memcpy(&k, raw.data(), sizeof(k));
+        if (k.gen != gen)
+            continue;
+        if (auto v = maps::lookup<struct xdpnet_limit_key, struct xdpnet_limit>(m_.limits, k))
+            rows.push_back({k, *v});
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const LimitRow& a, const LimitRow& b) { return a.limit.id < b.limit.id; });
+    return rows;
+}
+
+std::vector<LimitSourceRow> Instance::limit_sources() const {
+    std::vector<LimitSourceRow> rows;
+    for (const auto& k : maps::keys<struct xdpnet_limit_src>(m_.limit_state))
+        if (auto b = maps::lookup<struct xdpnet_limit_src, struct xdpnet_bucket>(m_.limit_state, k))
+            rows.push_back({k, *b});
+    return rows;
+}
+
+struct xdpnet_acl_config Instance::acl_config() const {
+    const uint32_t gen = state().active_gen & 1;
+    return maps::lookup<__u32, struct xdpnet_acl_config>(m_.aclcfg, gen).value_or(xdpnet_acl_config{});
+}
+
+std::vector<struct xdpnet_acl_hits> Instance::acl_hits(size_t n) const {
+    std::vector<struct xdpnet_acl_hits> out;
+    n = std::min<size_t>(n, XDPNET_ACL_MAX_RULES);
+    for (size_t i = 0; i < n; i++)
+        out.push_back(maps::lookup_percpu_sum<struct xdpnet_acl_hits>(m_.aclhits, __u32(i))
+                          .value_or(xdpnet_acl_hits{}));
+    out.push_back(maps::lookup_percpu_sum<struct xdpnet_acl_hits>(m_.aclhits, XDPNET_ACL_MAX_RULES)
+                      .value_or(xdpnet_acl_hits{}));
+    return out;
+}
+
+size_t Instance::acl_connections() const { return maps::keys<struct xdpnet_acl_key>(m_.aclconn).size(); }
+
+uint32_t Instance::acl_conn_capacity() const { return maps::capacity(m_.aclconn); }
+
+std::string Instance::acl_notes_path() const { return "/run/xdpnet/" + name_ + ".acl.json"; }
 
 void Instance::clear_controls(uint32_t gen) {
     // LPM tries: walk their keys (get_next_key works on tries too).
@@ -1002,9 +1092,11 @@ void Instance::apply(const policy::MapImage& image) {
             bpf_map_update_elem(m_.limit_state.get(), &o, &fresh, BPF_NOEXIST);
         }
     }
-    // Rule hits count for the rule set that is live.
+    // Rule hits count for the rule set that is live; `acl show` reads the
+    // rules' texts from the notes (the datapath holds only their entries).
     if (image.config.acl)
         zero_acl_hits();
+    write_acl_notes(image);
 
     // 3. Ports whose XDP mode the policy changed: a link cannot change its
     // mode, so each is detached and attached again (a short gap per port).

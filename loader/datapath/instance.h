@@ -49,6 +49,24 @@ struct CtRow {
     struct xdpnet_ct entry;
 };
 
+/// A port policer and its bucket now (policy ports[].police).
+struct PolicerRow {
+    LivePort port;
+    uint32_t dir = 0; // XDPNET_DIR_IN / _OUT
+    struct xdpnet_policer config;
+    struct xdpnet_bucket bucket;
+};
+
+/// A per-address limit of the live policy, and one source's bucket under it.
+struct LimitRow {
+    struct xdpnet_limit_key key;
+    struct xdpnet_limit limit;
+};
+struct LimitSourceRow {
+    struct xdpnet_limit_src key;
+    struct xdpnet_bucket bucket;
+};
+
 struct NeighRow {
     struct xdpnet_neigh_key key;
     struct xdpnet_neigh entry;
@@ -114,6 +132,18 @@ class Instance {
     size_t nat_flush(const std::function<bool(const CtRow&)>& match);
     /// The router's neighbours on routed VLANs (learned from ARP).
     std::vector<NeighRow> neighbours() const;
+    /// Policers of the live ports, with their buckets.
+    std::vector<PolicerRow> policers() const;
+    std::vector<LimitRow> limits() const;
+    std::vector<LimitSourceRow> limit_sources() const;
+    /// The live ACL's configuration; hits of rules 0..n-1 then the default.
+    struct xdpnet_acl_config acl_config() const;
+    std::vector<struct xdpnet_acl_hits> acl_hits(size_t n) const;
+    /// Connections stateful ACL rules track now, and the table's capacity.
+    size_t acl_connections() const;
+    uint32_t acl_conn_capacity() const;
+    /// Where apply records the live ACL's rule texts (for `acl show`).
+    std::string acl_notes_path() const;
     /// Forgets neighbours (of one VLAN, or all with vid 0); returns how many.
     size_t neigh_flush(uint16_t vid);
     /// Adds a static entry for a live port.
@@ -155,6 +185,7 @@ class Instance {
     std::string limits_of_gen(uint32_t gen) const;
     static std::string limit_bytes(const policy::MapImage& image);
     void zero_acl_hits();
+    void write_acl_notes(const policy::MapImage& image);
     void write_controls(uint32_t gen, const policy::MapImage& image);
 
     std::string name_;

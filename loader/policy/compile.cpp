@@ -341,8 +341,46 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         for (const AclRuleSpec& r : policy.acl.rules)
             stateful = stateful || r.stateful;
         img.acl_conn_size = stateful ? policy.acl.max_connections : 0;
+        for (const AclRuleSpec& r : policy.acl.rules)
+            img.acl_rules.push_back({format_acl_rule(r), r.loc.line});
     }
     return img;
+}
+
+std::string format_acl_rule(const AclRuleSpec& r) {
+    std::string out = r.allow ? "allow" : "deny";
+    auto add = [&](const std::string& w) { out += " " + w; };
+    if (r.proto) {
+        switch (*r.proto) {
+        case 1: add("icmp"); break;
+        case 6: add("tcp"); break;
+        case 17: add("udp"); break;
+        case 58: add("icmpv6"); break;
+        default: add("proto " + std::to_string(*r.proto));
+        }
+    } else if (r.family) {
+        add(r.family == 4 ? "ipv4" : "ipv6");
+    }
+    if (!r.in_port.empty())
+        add("in_port " + r.in_port);
+    if (r.from_vlan)
+        add("from_vlan " + std::to_string(r.from_vlan));
+    if (r.to_vlan)
+        add("to_vlan " + std::to_string(r.to_vlan));
+    if (r.from)
+        add("from " + r.from->str());
+    if (r.to)
+        add("to " + r.to->str());
+    auto range = [](uint16_t lo, uint16_t hi) {
+        return lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi);
+    };
+    if (r.sport_lo != 0 || r.sport_hi != 65535)
+        add("src_port " + range(r.sport_lo, r.sport_hi));
+    if (r.dport_lo != 0 || r.dport_hi != 65535)
+        add("dst_port " + range(r.dport_lo, r.dport_hi));
+    if (r.stateful)
+        add("stateful");
+    return out;
 }
 
 VlanSet vlans_of(const struct xdpnet_port& port) {

@@ -307,7 +307,16 @@ struct MapImage {
     uint32_t limit_sources = 0;
     AclImage acl;
     uint32_t acl_conn_size = 0; // stateful ACL connections; 0: none
+    struct AclRuleNote {
+        std::string text; // "deny icmp from_vlan 20 to 10.0.10.0/24"
+        int line = 0;
+    };
+    std::vector<AclRuleNote> acl_rules; // for `acl show`, in rule order
 };
+
+/// A rule as one line of the policy's own words ("allow tcp from_vlan 100
+/// dst_port 443 stateful").
+std::string format_acl_rule(const AclRuleSpec& rule);
 
 /// The router MAC xdpnet answers for on a VLAN: locally administered,
 /// 02:78:64:<instance hash>:<vid>, stable across restarts.

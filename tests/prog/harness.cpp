@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 #include "harness.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -244,6 +245,12 @@ Datapath::Datapath(Options o)
 	bpf_program__set_autoload(skel->progs.xdpnet_host_flood, o.host_flood);
 	if (o.fdb_max)
 		bpf_map__set_max_entries(skel->maps.xdpnet_fdb, o.fdb_max);
+	if (o.limit_state_max)
+		bpf_map__set_max_entries(skel->maps.xdpnet_limit_state, o.limit_state_max);
+	if (o.aclconn_max)
+		bpf_map__set_max_entries(skel->maps.xdpnet_aclconn, o.aclconn_max);
+	if (o.ct_max)
+		bpf_map__set_max_entries(skel->maps.xdpnet_ct, o.ct_max);
 	int err = xdpnet_bpf__load(skel);
 	if (err) {
 		ADD_FAILURE() << "xdpnet_bpf__load failed: " << strerror(-err);
@@ -493,6 +500,74 @@ Snapshot Datapath::snapshot()
 		}
 	}
 	return s;
+}
+
+void Datapath::put_config(uint32_t gen, const xdpnet_config &c)
+{
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_config), &gen, &c, BPF_ANY));
+}
+
+xdpnet_config Datapath::get_config(uint32_t gen)
+{
+	xdpnet_config c{};
+	XT_CHECK(bpf_map_lookup_elem(mfd(skel->maps.xdpnet_config), &gen, &c));
+	return c;
+}
+
+void Datapath::set_port_flags(uint32_t gen, uint16_t slot, uint8_t flags, uint8_t dscp)
+{
+	xdpnet_port p = get_port(gen, slot);
+	p.flags = flags;
+	p.dscp = dscp;
+	write_port(gen, p);
+}
+
+void Datapath::put_policer(uint32_t gen, uint16_t slot, uint32_t dir, const xdpnet_policer &p)
+{
+	uint32_t k = (gen * XDPNET_MAX_PORTS + slot) * 2 + dir;
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_policers), &k, &p, BPF_ANY));
+}
+
+xdpnet_bucket Datapath::bucket(uint16_t slot, uint32_t dir)
+{
+	xdpnet_bucket b{};
+	uint32_t k = slot * 2u + dir;
+	XT_CHECK(bpf_map_lookup_elem(mfd(skel->maps.xdpnet_buckets), &k, &b));
+	return b;
+}
+
+void Datapath::set_bucket(uint16_t slot, uint32_t dir, const xdpnet_bucket &b)
+{
+	uint32_t k = slot * 2u + dir;
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_buckets), &k, &b, BPF_ANY));
+}
+
+uint64_t Datapath::clock_now()
+{
+	Bytes in(64, 0);
+	RunResult r = run_xdp(skel->progs.xdpnet_clock, in, 0);
+	EXPECT_EQ(r.err, 0);
+	uint64_t now = 0;
+	if (r.out.size() >= 8)
+		memcpy(&now, r.out.data(), 8);
+	return now;
+}
+
+xdpnet_policer make_policer(uint64_t bps, uint64_t burst_bytes, uint64_t pps, uint64_t burst_pkts, uint8_t exceed,
+			    uint8_t remark_dscp)
+{
+	auto ceil_div = [](uint64_t a, uint64_t b) { return a / b + (a % b != 0); };
+	xdpnet_policer p{};
+	p.bits.rate = bps;
+	p.bits.depth = burst_bytes * XDPNET_BIT_COST;
+	p.bits.fill_ns = bps ? ceil_div(p.bits.depth, bps) : 0;
+	p.packets.rate = pps;
+	p.packets.depth = burst_pkts * XDPNET_TOKEN_SCALE;
+	p.packets.fill_ns = pps ? ceil_div(p.packets.depth, pps) : 0;
+	p.exceed = exceed;
+	p.remark_dscp = remark_dscp;
+	p.full_s = uint32_t(ceil_div(std::max(p.bits.fill_ns, p.packets.fill_ns), 1000000000ULL));
+	return p;
 }
 
 RunResult Datapath::run_xdp(bpf_program *prog, const Bytes &data, uint32_t ifindex, uint32_t meta)

@@ -154,6 +154,12 @@ public:
 		// verifier instructions on 6.18): only the tests that run it
 		// load it.
 		bool host_flood = false;
+		// max_entries of xdpnet_limit_state, xdpnet_aclconn and xdpnet_ct
+		// (0: the object's default), as the loader sets them. Small tables
+		// make the gc pass (which walks them) fast.
+		uint32_t limit_state_max = 0;
+		uint32_t aclconn_max = 0;
+		uint32_t ct_max = 0;
 	};
 	Datapath() : Datapath(Options{}) {}
 	explicit Datapath(Options o);
@@ -203,6 +209,17 @@ public:
 
 	Snapshot snapshot();
 
+	// Controls (policing, limits, port security, DSCP, ACL).
+	void put_config(uint32_t gen, const xdpnet_config &c); // the whole record
+	xdpnet_config get_config(uint32_t gen);
+	// Sets a port's flags (and DSCP code point) in one generation.
+	void set_port_flags(uint32_t gen, uint16_t slot, uint8_t flags, uint8_t dscp = 0);
+	void put_policer(uint32_t gen, uint16_t slot, uint32_t dir, const xdpnet_policer &p);
+	xdpnet_bucket bucket(uint16_t slot, uint32_t dir);
+	void set_bucket(uint16_t slot, uint32_t dir, const xdpnet_bucket &b);
+	// The datapath clock (xdpnet_clock), as clock_ns(live config) reads it.
+	uint64_t clock_now();
+
 	// BPF_PROG_TEST_RUN of an XDP program. meta: bytes of data_in that are
 	// XDP metadata rather than frame (lets a test hand the program a frame
 	// shorter than the 14 bytes test_run otherwise insists on); the output
@@ -218,6 +235,29 @@ private:
 	std::vector<uint32_t> pending_keys_;
 	std::vector<int> pending_fds_;
 };
+
+// Runs body(now) until the datapath clock reads the same just before and just
+// after it, so every frame body sends sees exactly `now` (the clock moves a
+// tick at a time). body must (re)set all the state its outcome depends on and
+// must not assert: record results, check them after. Returns now (0 if the
+// clock never held still, which fails the test).
+template <class F> uint64_t at_one_instant(Datapath &dp, F &&body)
+{
+	for (int attempt = 0; attempt < 500; attempt++) {
+		const uint64_t t0 = dp.clock_now();
+		body(t0);
+		if (dp.clock_now() == t0)
+			return t0;
+	}
+	ADD_FAILURE() << "the datapath clock never held still across the body";
+	return 0;
+}
+
+// A policer as the loader compiles one (loader/policy: compile_policer):
+// bits/s with a burst in bytes, packets/s with a burst in packets; a rate of
+// 0 leaves that bucket unlimited. full_s: the slower fill time, rounded up.
+xdpnet_policer make_policer(uint64_t bps, uint64_t burst_bytes, uint64_t pps = 0, uint64_t burst_pkts = 0,
+			    uint8_t exceed = XDPNET_EXCEED_DROP, uint8_t remark_dscp = 0);
 
 // ---------------------------------------------------------------------------
 // What arrives at the far ends of the veths.

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
-// ARP and IPv4 frame builders and a from-scratch Internet checksum, for the
-// gateway and routing tests.
+// ARP, IPv4 and IPv6 frame builders and a from-scratch Internet checksum, for
+// the gateway, routing, NAT and control tests.
 #pragma once
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "harness.h"
@@ -248,6 +251,162 @@ inline Bytes icmp_error_l4(uint8_t type, uint8_t code, const Bytes &quote)
 	Bytes b{type, code, 0, 0, 0, 0, 0, 0};
 	b.insert(b.end(), quote.begin(), quote.end());
 	return b;
+}
+
+// ---------------------------------------------------------------------------
+// IPv6 with TCP, UDP and ICMPv6 payloads, and neighbour discovery (the port
+// security, DSCP and ACL tests). Checksums from scratch, as above.
+
+using In6 = std::array<uint8_t, 16>;
+
+// "2001:db8::1" -> bytes (a malformed literal fails the test).
+inline In6 ip6(const char *s)
+{
+	In6 a{};
+	if (inet_pton(AF_INET6, s, a.data()) != 1)
+		ADD_FAILURE() << "bad IPv6 literal " << s;
+	return a;
+}
+
+constexpr uint8_t kIcmp6 = 58;
+
+struct Ip6Opts {
+	uint8_t hop = 64;
+	uint8_t tclass = 0;     // traffic class (DSCP << 2 | ECN)
+	uint32_t flow = 0;      // flow label, 20 bits
+	bool frag = false;      // a fragment header (first fragment, more follow) before l4
+	uint16_t frag_off = 0;  // its offset in 8-byte units (nonzero: a later fragment)
+	uint32_t frag_id = 0x51;
+};
+
+// The upper-layer checksum offset in the header of proto, or 0 for none.
+inline size_t l4_check6(uint8_t proto) { return proto == 6 ? 16 : proto == 17 ? 6 : proto == kIcmp6 ? 2 : 0; }
+
+// The folded (not complemented) sum of the IPv6 pseudo-header.
+inline uint32_t pseudo6(const In6 &src, const In6 &dst, uint32_t len, uint8_t proto)
+{
+	uint32_t s = 0;
+	for (int i = 0; i < 16; i += 2)
+		s += uint32_t(src[i] << 8 | src[i + 1]) + uint32_t(dst[i] << 8 | dst[i + 1]);
+	s += (len >> 16) + (len & 0xffff) + proto;
+	return s;
+}
+
+// A bare IPv6 packet (no L2): the 40-byte header, an optional fragment
+// header, then l4 with its checksum filled from scratch (TCP, UDP, ICMPv6).
+inline Bytes ipv6_packet(const In6 &src, const In6 &dst, uint8_t proto, Bytes l4, Ip6Opts o = {})
+{
+	if (size_t c = l4_check6(proto); c && l4.size() >= c + 2) {
+		l4[c] = l4[c + 1] = 0;
+		uint16_t sum = uint16_t(~csum_fold_add(pseudo6(src, dst, uint32_t(l4.size()), proto), l4, 0, l4.size()));
+		if (proto == 17 && sum == 0)
+			sum = 0xffff;
+		set16(l4, c, sum);
+	}
+	Bytes b;
+	put32(b, 0x60000000u | uint32_t(o.tclass) << 20 | (o.flow & 0xfffff));
+	put16(b, uint16_t(l4.size() + (o.frag ? 8 : 0)));
+	b.push_back(o.frag ? 44 : proto);
+	b.push_back(o.hop);
+	b.insert(b.end(), src.begin(), src.end());
+	b.insert(b.end(), dst.begin(), dst.end());
+	if (o.frag) {
+		b.push_back(proto);
+		b.push_back(0);
+		put16(b, uint16_t(o.frag_off << 3 | 1)); // M: more fragments follow
+		put32(b, o.frag_id);
+	}
+	b.insert(b.end(), l4.begin(), l4.end());
+	return b;
+}
+
+inline Bytes eth_ipv6(const Mac &dst, const Mac &src, const Bytes &packet, std::vector<Tag> tags = {})
+{
+	Bytes b = frame(dst, src, tags, 0x86dd, 0);
+	b.insert(b.end(), packet.begin(), packet.end());
+	return b;
+}
+
+// Is the upper-layer checksum of the unfragmented IPv6 packet at l3 valid?
+inline bool l4_csum6_ok(const Bytes &f, size_t l3)
+{
+	In6 s{}, d{};
+	std::copy(f.begin() + l3 + 8, f.begin() + l3 + 24, s.begin());
+	std::copy(f.begin() + l3 + 24, f.begin() + l3 + 40, d.begin());
+	uint32_t len = get16(f, l3 + 4);
+	return csum_fold_add(pseudo6(s, d, len, f[l3 + 6]), f, l3 + 40, len) == 0xffff;
+}
+
+// The 33:33:ff:xx:xx:xx MAC of a solicited-node group, and the group.
+inline Mac solicited_mac(const In6 &a) { return Mac{0x33, 0x33, 0xff, a[13], a[14], a[15]}; }
+inline In6 solicited_node(const In6 &a)
+{
+	In6 g = ip6("ff02::1:ff00:0");
+	g[13] = a[13];
+	g[14] = a[14];
+	g[15] = a[15];
+	return g;
+}
+
+// Neighbour discovery options: link-layer address (1 source, 2 target) and
+// a nonce (14, RFC 3971), 8 bytes each.
+inline Bytes nd_ll_opt(uint8_t type, const Mac &m)
+{
+	Bytes b{type, 1};
+	b.insert(b.end(), m.begin(), m.end());
+	return b;
+}
+inline Bytes nd_nonce_opt() { return Bytes{14, 1, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6}; }
+
+// ICMPv6 messages (checksum 0: ipv6_packet fills it).
+inline Bytes icmp6_l4(uint8_t type, uint8_t code, const Bytes &body)
+{
+	Bytes b{type, code, 0, 0};
+	b.insert(b.end(), body.begin(), body.end());
+	return b;
+}
+inline Bytes icmp6_echo_l4(uint8_t type, uint16_t id, uint16_t seq = 1)
+{
+	Bytes body;
+	put16(body, id);
+	put16(body, seq);
+	for (int i = 0; i < 24; i++)
+		body.push_back(uint8_t(i * 5 + 2));
+	return icmp6_l4(type, 0, body);
+}
+// Neighbour solicitation (135) and advertisement (136; flags R 0x80, S 0x40,
+// O 0x20) for target, options appended.
+inline Bytes nd_ns_l4(const In6 &target, const Bytes &opts = {})
+{
+	Bytes body{0, 0, 0, 0};
+	body.insert(body.end(), target.begin(), target.end());
+	body.insert(body.end(), opts.begin(), opts.end());
+	return icmp6_l4(135, 0, body);
+}
+inline Bytes nd_na_l4(const In6 &target, uint8_t flags, const Bytes &opts = {})
+{
+	Bytes body{flags, 0, 0, 0};
+	body.insert(body.end(), target.begin(), target.end());
+	body.insert(body.end(), opts.begin(), opts.end());
+	return icmp6_l4(136, 0, body);
+}
+// Router advertisement (134): hop limit 64, lifetime 1800 s, options appended.
+inline Bytes nd_ra_l4(const Bytes &opts = {})
+{
+	Bytes body{64, 0};
+	put16(body, 1800);
+	put32(body, 0);
+	put32(body, 0);
+	body.insert(body.end(), opts.begin(), opts.end());
+	return icmp6_l4(134, 0, body);
+}
+// Redirect (137): a better first hop `target` for `dest`.
+inline Bytes nd_redirect_l4(const In6 &target, const In6 &dest)
+{
+	Bytes body{0, 0, 0, 0};
+	body.insert(body.end(), target.begin(), target.end());
+	body.insert(body.end(), dest.begin(), dest.end());
+	return icmp6_l4(137, 0, body);
 }
 
 } // namespace xt
