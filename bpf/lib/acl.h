@@ -89,7 +89,8 @@ static __always_inline void acl_track(const struct pkt *p, const struct ipinfo *
 	acl_reply_key(rk, k);
 	c = bpf_map_lookup_elem(&xdpnet_aclconn, rk);
 	if (c) {
-		if (now - c->last_seen_ns >= ACL_CONN_REFRESH_NS || closing > c->closing) {
+		if ((now > c->last_seen_ns && now - c->last_seen_ns >= ACL_CONN_REFRESH_NS) ||
+		    closing > c->closing) {
 			c->last_seen_ns = now;
 			c->closing |= closing;
 		}
@@ -107,13 +108,18 @@ static __always_inline int acl_is_reply(const struct pkt *p, const struct ipinfo
 					struct xdpnet_acl_key *k, __u64 now)
 {
 	struct xdpnet_acl_conn *c;
+	__u64 age;
 
 	k->shape = ACL_CONN_SHAPE;
 	k->in_slot = 0;
 	c = bpf_map_lookup_elem(&xdpnet_aclconn, k);
-	if (!c || now - c->last_seen_ns > acl_conn_timeout_ns(cfg, k->proto, c->closing))
+	if (!c)
 		return 0;
-	if (now - c->last_seen_ns >= ACL_CONN_REFRESH_NS)
+	/* A record stamped at a later tick by another CPU is fresh. */
+	age = now > c->last_seen_ns ? now - c->last_seen_ns : 0;
+	if (age > acl_conn_timeout_ns(cfg, k->proto, c->closing))
+		return 0;
+	if (age >= ACL_CONN_REFRESH_NS)
 		c->last_seen_ns = now;
 	if (tcp_closing(p, ii))
 		c->closing = 1;

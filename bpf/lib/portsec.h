@@ -18,7 +18,7 @@
 #define ND_REDIRECT 137
 #define ND_OPT_SOURCE_LL 1
 #define ND_OPT_TARGET_LL 2
-#define ND_OPTS_CHECKED 2  /* options looked at in NS/NA (normally one) */
+#define ND_OPTS_MAX 16     /* options checked in an NS/NA; more is refused (spoof_nd) */
 #define DHCP_SERVER_PORT 67
 #define DHCP_CLIENT_PORT 68
 #define DHCP6_SERVER_PORT 547
@@ -62,8 +62,10 @@ static __always_inline int arp_secure(const struct pkt *p, __u32 gen, const stru
 }
 
 /* ICMPv6 from a secured port: no router adverts or redirects; neighbour
- * solicitations and adverts claim only its MACs, adverts only its addresses
- * (RFC 6980: neighbour discovery is never fragmented). */
+ * solicitations and adverts claim only its MACs (every link-layer option:
+ * Linux takes the first of each type wherever it sits), adverts only its
+ * addresses (RFC 6980: neighbour discovery is never fragmented). A message
+ * with more options than ND_OPTS_MAX is refused rather than half-checked. */
 static __always_inline int nd_secure(const struct pkt *p, const struct ipinfo *ii, __u32 gen,
 				     const struct xdpnet_port *in)
 {
@@ -87,16 +89,15 @@ static __always_inline int nd_secure(const struct pkt *p, const struct ipinfo *i
 		return XDPNET_DROP_SPOOF_ND;
 	if (!(in->flags & XDPNET_PORT_SEC_MAC))
 		return STAGE_CONTINUE;
-#pragma unroll
-	for (int i = 0; i < ND_OPTS_CHECKED; i++) {
+	for (int i = 0; i < ND_OPTS_MAX; i++) {
 		if ((void *)(opt + 8) > p->end || opt[1] == 0)
-			break;
+			return STAGE_CONTINUE; /* the end (or a malformed zero length) */
 		if ((opt[0] == ND_OPT_SOURCE_LL || opt[0] == ND_OPT_TARGET_LL) &&
 		    !psec_mac_ok(gen, in->slot, opt + 2))
 			return XDPNET_DROP_SPOOF_ND;
 		opt += opt[1] * 8;
 	}
-	return STAGE_CONTINUE;
+	return (void *)(opt + 8) > p->end ? STAGE_CONTINUE : XDPNET_DROP_SPOOF_ND;
 }
 
 /* Returns STAGE_CONTINUE or a drop reason. ii is the frame's parsed IP. */

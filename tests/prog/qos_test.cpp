@@ -460,6 +460,28 @@ TEST_F(Qos, BothBucketsMustAdmitAndARefusalTakesFromNeither)
 	expect_effects(s0, dp.snapshot(), rx(A1, kF) + std::vector<Effect>{Ctr(A2, XDPNET_CTR_TX_UNICAST)});
 }
 
+TEST_F(Qos, PolicerAlongsideOtherControlsTakesTheSameTokens)
+{
+	// With DSCP marking (or security, or limits) on the port the policer
+	// runs inside the port-controls function rather than inline: the same
+	// bucket, the same frame length, after the mark.
+	add_flags(A1, XDPNET_PORT_DSCP, 10);
+	const uint64_t fut = frozen();
+	police(A1, IN, make_policer(1000000, 1000), B(fut, L * kByte));
+	Snapshot s0 = dp.snapshot();
+	RunResult r = send(A1, kF);
+	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
+	EXPECT_EQ(hex(r.out), hex(with_tos(kF, 14, 10 << 2)));
+	r = send(A1, kF);
+	EXPECT_EQ(r.retval, uint32_t(XDP_DROP));
+	expect_effects(s0, dp.snapshot(),
+		       rx(A1, kF, 2) + std::vector<Effect>{Ctr(A1, XDPNET_CTR_DSCP_MARKED, 2), Ctr(A2, XDPNET_CTR_TX_UNICAST),
+							   Drop(A1, XDPNET_DROP_POLICE_IN)});
+	xdpnet_bucket b = dp.bucket(kSlot[A1], IN);
+	EXPECT_EQ(b.bits, 0u);
+	EXPECT_EQ(b.last_ns, fut);
+}
+
 TEST_F(Qos, PolicerOfTheInactiveGenerationDoesNotApply)
 {
 	// Generation 1 polices A1 with an empty bucket; generation 0 is live.
