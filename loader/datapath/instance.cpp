@@ -145,6 +145,28 @@ std::string describe_port(const struct xdpnet_port& p) {
         s += " host";
     if (p.mac_limit)
         s += " mac_limit " + std::to_string(p.mac_limit);
+    if (p.flags & XDPNET_PORT_POLICE_IN)
+        s += " police-ingress";
+    if (p.flags & XDPNET_PORT_POLICE_OUT)
+        s += " police-egress";
+    if (p.flags & XDPNET_PORT_DSCP)
+        s += " dscp " + std::to_string(p.dscp);
+    if (p.flags & (XDPNET_PORT_SEC_MAC | XDPNET_PORT_SEC_IP | XDPNET_PORT_SEC_GUARD))
+        s += " security";
+    return s;
+}
+
+/// A policer as the policy writes it: "50mbit burst 262144b" / "1000pps burst 10".
+std::string describe_policer(const struct xdpnet_policer& p) {
+    std::string s;
+    if (p.bits.rate)
+        s += std::to_string(p.bits.rate) + "bit/s burst " +
+             std::to_string(p.bits.depth / XDPNET_BIT_COST) + "b";
+    if (p.packets.rate)
+        s += std::string(s.empty() ? "" : ", ") + std::to_string(p.packets.rate) + "pps burst " +
+             std::to_string(p.packets.depth / XDPNET_TOKEN_SCALE);
+    if (p.exceed == XDPNET_EXCEED_REMARK)
+        s += ", remark to dscp " + std::to_string(p.remark_dscp);
     return s;
 }
 
@@ -432,6 +454,18 @@ std::vector<Change> Instance::diff(const policy::MapImage& image) const {
                 d += " (interface re-created)";
             out.push_back({"change", "port", pi.name, d});
         }
+        // Policer values (the flags above only say whether there is one).
+        const uint32_t gen = state().active_gen & 1;
+        for (uint32_t dir = 0; dir < 2; dir++) {
+            const uint8_t flag = dir == XDPNET_DIR_IN ? XDPNET_PORT_POLICE_IN : XDPNET_PORT_POLICE_OUT;
+            if (!(a.flags & flag) || !(b.flags & flag))
+                continue;
+            auto lp = maps::lookup<__u32, struct xdpnet_policer>(
+                m_.policers, __u32((gen * XDPNET_MAX_PORTS + a.slot) * 2 + dir));
+            if (lp && std::memcmp(&*lp, &pi.police[dir], sizeof(*lp)) != 0)
+                out.push_back({"change", "police", pi.name + (dir ? " egress" : " ingress"),
+                               describe_policer(*lp) + " -> " + describe_policer(pi.police[dir])});
+        }
     }
     for (const auto& [name, p] : live)
         if (!seen.count(name))
@@ -471,6 +505,71 @@ std::vector<Change> Instance::diff(const policy::MapImage& image) const {
         out.push_back({"change", "bridge", "fdb_size",
                        std::to_string(fdb_capacity()) + " -> " + std::to_string(image.fdb_size) +
                            " (needs down/up: the FDB cannot be resized live)"});
+
+    // Port security lists, limits and the ACL, compared with the live generation.
+    {
+        const uint32_t gen = state().active_gen & 1;
+        std::set<std::string> live_sec, want_sec;
+        auto mac_row = [](struct xdpnet_psec_mac_key k) {
+            k.gen = 0;
+            return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
+        };
+        for (const auto& k : maps::keys<struct xdpnet_psec_mac_key>(m_.psec_mac))
+            if (k.gen == gen)
+                live_sec.insert(mac_row(k));
+        for (const auto& k : image.psec_macs)
+            want_sec.insert(mac_row(k));
+        std::array<uint8_t, sizeof(struct xdpnet_psec_ip_key)> raw{}, next{};
+        for (void* prev = nullptr; bpf_map_get_next_key(m_.psec_ip.get(), prev, next.data()) == 0;
+             prev = raw.data()) {
+            raw = next;
+            struct xdpnet_psec_ip_key k;
+            std::memcpy(&k, raw.data(), sizeof(k));
+            if (k.gen != gen)
+                continue;
+            k.gen = 0;
+            live_sec.insert("ip" + std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+        }
+        for (auto k : image.psec_ips) {
+            k.gen = 0;
+            want_sec.insert("ip" + std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
+        }
+        if (live_sec != want_sec)
+            out.push_back({"change", "security", "ports",
+                           std::to_string(live_sec.size()) + " -> " + std::to_string(want_sec.size()) +
+                               " allowed MACs and prefixes"});
+        if (limits_of_gen(gen) != limit_bytes(image))
+            out.push_back({"change", "limits", "limits",
+                           std::to_string(limits().size()) + " -> " +
+                               std::to_string(image.limits.size()) +
+                               " (every source's bucket starts afresh)"});
+        const auto acl = acl_config();
+        std::vector<std::string> live_rules;
+        if (std::ifstream f{acl_notes_path()}) {
+            try {
+                for (const auto& r : nlohmann::json::parse(f).at("rules"))
+                    live_rules.push_back(r.at("text").get<std::string>());
+            } catch (const std::exception&) {
+            }
+        }
+        std::vector<std::string> want_rules;
+        for (const auto& r : image.acl_rules)
+            want_rules.push_back(r.text);
+        auto acl_text = [](uint8_t dflt, size_t n) {
+            return std::string("default ") + (dflt == XDPNET_ACL_DENY ? "deny" : "allow") + ", " +
+                   std::to_string(n) + " rules";
+        };
+        if (!acl.default_action && image.config.acl)
+            out.push_back({"add", "acl", "acl", acl_text(image.acl.config.default_action, want_rules.size())});
+        else if (acl.default_action && !image.config.acl)
+            out.push_back({"remove", "acl", "acl", acl_text(acl.default_action, live_rules.size())});
+        else if (acl.default_action &&
+                 (acl.default_action != image.acl.config.default_action || live_rules != want_rules ||
+                  acl.shapes != image.acl.config.shapes))
+            out.push_back({"change", "acl", "acl",
+                           acl_text(acl.default_action, live_rules.size()) + " -> " +
+                               acl_text(image.acl.config.default_action, want_rules.size())});
+    }
 
     std::map<std::pair<uint16_t, std::string>, const policy::StaticFdbImage*> want;
     for (const auto& s : image.static_fdb)
