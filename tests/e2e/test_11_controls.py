@@ -356,22 +356,35 @@ def test_police_exceed_remark(ctl, marker):
 
 
 def test_police_pps(ctl, request):
-    """`pps: 1000` on vm1's ingress: small UDP datagrams at 5000 packets/s arrive at ~1000/s."""
+    """`pps: 1000` on vm1's ingress: small UDP datagrams at 5000 packets/s arrive at ~1000/s.
+
+    The burst is 100 packets (100 ms of the rate): iperf3 sends in timer-driven clumps, and a
+    bucket that is full while the sender pauses forgoes the refill of that pause. With the
+    default 10-packet burst a CI run measured 936/s (-6%) where quiet runs measure 1000/s: that
+    is the token bucket doing what it says, not a lost refill. Over 5 s the burst adds 2%."""
     lab = ctl
-    apply(lab, policy(lab, {"vm1": "    police:\n      ingress: { pps: 1000 }"}), "police-pps.yaml")
+    apply(lab, policy(lab, {"vm1": "    police:\n      ingress: { pps: 1000, pps_burst: 100 }"}), "police-pps.yaml")
     assert lab.ping("vm1", VM2)
     before = lab.stats()
-    cli, srv = iperf(lab, "vm2", "vm1", VM2, 3, udp_rate="4M", length=100)  # 100 B x 5000/s = 4 Mbit/s
+    cli, srv = iperf(lab, "vm2", "vm1", VM2, 5, udp_rate="4M", length=100)  # 100 B x 5000/s = 4 Mbit/s
     after = lab.stats()
     s = srv.get("sum_received") or srv["sum"]
     c = sent(cli)
     offered_pps = c["packets"] / c["seconds"] if c.get("packets") else float("nan")
     got_pps = (s["packets"] - s["lost_packets"]) / s["seconds"]
-    report(request, f"\n  pps policing: offered {offered_pps:.0f} pkt/s, configured 1000, measured {got_pps:.0f} pkt/s, "
-                    f"police_ingress {delta(lab, before, after, 'vm1', 'police_ingress')}")
+    # What the policer let through, by its own count: datagrams sent less those it dropped,
+    # over the sender's time (the server's window is longer by the start-up and the drain, so
+    # its rate reads a few % low).
+    drops = delta(lab, before, after, "vm1", "police_ingress")
+    admitted_pps = (c["packets"] - drops) / c["seconds"]
+    expect = 1000 + 100 / c["seconds"]  # the rate, plus the burst spread over the run
+    report(request, f"\n  pps policing: offered {offered_pps:.0f} pkt/s, configured 1000 (burst 100), admitted "
+                    f"{admitted_pps:.0f} pkt/s (expected {expect:.0f}), iperf3 server measured {got_pps:.0f} pkt/s, "
+                    f"police_ingress {drops}")
     assert offered_pps > 3500, f"offered only {offered_pps:.0f} packets/s"
-    assert abs(got_pps / 1000 - 1) <= 0.05, f"{got_pps:.0f} packets/s arrived through pps: 1000"
-    assert delta(lab, before, after, "vm1", "police_ingress") > 0
+    assert abs(admitted_pps / expect - 1) <= 0.03, f"{admitted_pps:.0f} packets/s admitted through pps: 1000"
+    assert abs(got_pps / 1000 - 1) <= 0.08, f"{got_pps:.0f} packets/s arrived through pps: 1000"
+    assert drops > 0
 
 
 # ---- 4: DSCP ----
