@@ -260,8 +260,10 @@ Instance Instance::create(const policy::MapImage& image) {
     struct bpf_map* map;
     bpf_object__for_each_map(map, skel->obj) {
         std::string name = bpf_map__name(map);
-        if (name.rfind("xdpnet_", 0) != 0)
-            continue; // .rodata and the like
+        // .rodata and the like: not ours to keep (the programs hold them), and
+        // bpffs refuses names with a dot (xdpnet_b.rodata, with bpf_printk).
+        if (name.rfind("xdpnet_", 0) != 0 || name.find('.') != std::string::npos)
+            continue;
         if (int err = bpf_map__pin(map, (dir + "/" + name).c_str()))
             throw_sys("pin", dir + "/" + name, err);
     }
