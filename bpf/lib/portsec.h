@@ -52,7 +52,9 @@ static __always_inline int arp_secure(const struct pkt *p, __u32 gen, const stru
 
 	if ((void *)(arp + 1) > p->end)
 		return XDPNET_DROP_BAD_L3;
-	if ((in->flags & XDPNET_PORT_SEC_MAC) && !psec_mac_ok(gen, in->slot, arp->sha))
+	/* The sender MAC is usually the frame's source, checked already. */
+	if ((in->flags & XDPNET_PORT_SEC_MAC) && !mac_equal(arp->sha, p->eth->h_source) &&
+	    !psec_mac_ok(gen, in->slot, arp->sha))
 		return XDPNET_DROP_SPOOF_ARP;
 	/* 0.0.0.0: an address probe (RFC 5227), claims nothing. */
 	if ((in->flags & XDPNET_PORT_SEC_IP) && *(__u32 *)arp->spa != 0 &&

@@ -521,26 +521,20 @@ std::vector<Change> Instance::diff(const policy::MapImage& image) const {
                 live_sec.insert(mac_row(k));
         for (const auto& k : image.psec_macs)
             want_sec.insert(mac_row(k));
-        std::array<uint8_t, sizeof(struct xdpnet_psec_ip_key)> raw{}, next{};
-        for (void* prev = nullptr; bpf_map_get_next_key(m_.psec_ip.get(), prev, next.data()) == 0;
-             prev = raw.data()) {
-            raw = next;
-            struct xdpnet_psec_ip_key k;
-            std::memcpy(&k, raw.data(), sizeof(k));
-            if (k.gen != gen)
-                continue;
+        auto ip_row = [](struct xdpnet_psec_ip_key k) {
             k.gen = 0;
-            live_sec.insert("ip" + std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
-        }
-        for (auto k : image.psec_ips) {
-            k.gen = 0;
-            want_sec.insert("ip" + std::string(reinterpret_cast<const char*>(&k), sizeof(k)));
-        }
+            return "ip" + std::string(reinterpret_cast<const char*>(&k), sizeof(k));
+        };
+        for (const auto& k : maps::keys<struct xdpnet_psec_ip_key>(m_.psec_ip))
+            if (k.gen == gen)
+                live_sec.insert(ip_row(k));
+        for (const auto& k : image.psec_ips)
+            want_sec.insert(ip_row(k));
         if (live_sec != want_sec)
             out.push_back({"change", "security", "ports",
                            std::to_string(live_sec.size()) + " -> " + std::to_string(want_sec.size()) +
                                " allowed MACs and prefixes"});
-        if (limits_of_gen(gen) != limit_bytes(image))
+        if (!same_limits(limits_of_gen(gen), image))
             out.push_back({"change", "limits", "limits",
                            std::to_string(limits().size()) + " -> " +
                                std::to_string(image.limits.size()) +
@@ -644,38 +638,32 @@ void Instance::clear_gen(uint32_t gen, const std::vector<struct xdpnet_port>& st
     clear_controls(gen);
 }
 
-std::string Instance::limits_of_gen(uint32_t gen) const {
-    std::vector<std::string> rows;
-    std::array<uint8_t, sizeof(struct xdpnet_limit_key)> raw{}, next{};
-    for (void* prev = nullptr; bpf_map_get_next_key(m_.limits.get(), prev, next.data()) == 0;
-         prev = raw.data()) {
-        raw = next;
-        struct xdpnet_limit_key k;
-        std::memcpy(&k, raw.data(), sizeof(k));
-        auto v = maps::lookup<struct xdpnet_limit_key, struct xdpnet_limit>(m_.limits, k);
-        if (k.gen != gen || !v)
+std::vector<LimitRow> Instance::limits_of_gen(uint32_t gen) const {
+    std::vector<LimitRow> rows;
+    for (auto k : maps::keys<struct xdpnet_limit_key>(m_.limits)) {
+        if (k.gen != gen)
             continue;
-        k.gen = 0;
-        rows.push_back(std::string(reinterpret_cast<const char*>(&k), sizeof(k)) +
-                       std::string(reinterpret_cast<const char*>(&*v), sizeof(*v)));
+        if (auto v = maps::lookup<struct xdpnet_limit_key, struct xdpnet_limit>(m_.limits, k)) {
+            k.gen = 0;
+            rows.push_back({k, *v});
+        }
     }
-    std::sort(rows.begin(), rows.end());
-    std::string out;
-    for (const auto& r : rows)
-        out += r;
-    return out;
+    std::sort(rows.begin(), rows.end(),
+              [](const LimitRow& a, const LimitRow& b) { return a.limit.id < b.limit.id; });
+    return rows;
 }
 
-std::string Instance::limit_bytes(const policy::MapImage& image) {
-    std::vector<std::string> rows;
-    for (const auto& [k, v] : image.limits)
-        rows.push_back(std::string(reinterpret_cast<const char*>(&k), sizeof(k)) +
-                       std::string(reinterpret_cast<const char*>(&v), sizeof(v)));
-    std::sort(rows.begin(), rows.end());
-    std::string out;
-    for (const auto& r : rows)
-        out += r;
-    return out;
+bool Instance::same_limits(const std::vector<LimitRow>& live, const policy::MapImage& image) {
+    if (live.size() != image.limits.size())
+        return false;
+    for (size_t i = 0; i < live.size(); i++) {
+        // image.limits is in policy order, that is by id, like live.
+        const auto& [k, v] = image.limits[i];
+        if (std::memcmp(&live[i].key, &k, sizeof(k)) != 0 ||
+            std::memcmp(&live[i].limit, &v, sizeof(v)) != 0)
+            return false;
+    }
+    return true;
 }
 
 void Instance::write_acl_notes(const policy::MapImage& image) {
@@ -731,24 +719,7 @@ std::vector<PolicerRow> Instance::policers() const {
     return rows;
 }
 
-std::vector<LimitRow> Instance::limits() const {
-    const uint32_t gen = state().active_gen & 1;
-    std::vector<LimitRow> rows;
-    std::array<uint8_t, sizeof(struct xdpnet_limit_key)> raw{}, next{};
-    for (void* prev = nullptr; bpf_map_get_next_key(m_.limits.get(), prev, next.data()) == 0;
-         prev = raw.data()) {
-        raw = next;
-        struct xdpnet_limit_key k;
-        std::memcpy(&k, raw.data(), sizeof(k));
-        if (k.gen != gen)
-            continue;
-        if (auto v = maps::lookup<struct xdpnet_limit_key, struct xdpnet_limit>(m_.limits, k))
-            rows.push_back({k, *v});
-    }
-    std::sort(rows.begin(), rows.end(),
-              [](const LimitRow& a, const LimitRow& b) { return a.limit.id < b.limit.id; });
-    return rows;
-}
+std::vector<LimitRow> Instance::limits() const { return limits_of_gen(state().active_gen & 1); }
 
 std::vector<LimitSourceRow> Instance::limit_sources() const {
     std::vector<LimitSourceRow> rows;
@@ -781,23 +752,13 @@ uint32_t Instance::acl_conn_capacity() const { return maps::capacity(m_.aclconn)
 std::string Instance::acl_notes_path() const { return "/run/xdpnet/" + name_ + ".acl.json"; }
 
 void Instance::clear_controls(uint32_t gen) {
-    // LPM tries: walk their keys (get_next_key works on tries too).
-    auto lpm_keys = [](const Fd& map) {
-        return maps::keys<std::array<uint8_t, 24>>(map);
-    };
-    static_assert(sizeof(struct xdpnet_limit_key) == 24 && sizeof(struct xdpnet_psec_ip_key) == 24);
-    for (const auto& raw : lpm_keys(m_.limits)) {
-        struct xdpnet_limit_key k;
-        std::memcpy(&k, raw.data(), sizeof(k));
+    // LPM tries: get_next_key walks them too.
+    for (const auto& k : maps::keys<struct xdpnet_limit_key>(m_.limits))
         if (k.gen == gen)
             maps::remove(m_.limits, k);
-    }
-    for (const auto& raw : lpm_keys(m_.psec_ip)) {
-        struct xdpnet_psec_ip_key k;
-        std::memcpy(&k, raw.data(), sizeof(k));
+    for (const auto& k : maps::keys<struct xdpnet_psec_ip_key>(m_.psec_ip))
         if (k.gen == gen)
             maps::remove(m_.psec_ip, k);
-    }
     std::vector<struct xdpnet_psec_mac_key> macs;
     for (const auto& k : maps::keys<struct xdpnet_psec_mac_key>(m_.psec_mac))
         if (k.gen == gen)
@@ -1111,7 +1072,7 @@ void Instance::apply(const policy::MapImage& image) {
     auto st = state();
     uint32_t cur = st.active_gen & 1, next = cur ^ 1;
     auto live = ports_of_gen(cur);
-    const bool limits_changed = limits_of_gen(cur) != limit_bytes(image);
+    const bool limits_changed = !same_limits(limits_of_gen(cur), image);
 
     // 1. Build the next generation aside. Nothing the datapath reads changes.
     clear_gen(next, ports_of_gen(next));

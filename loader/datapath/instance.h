@@ -181,9 +181,9 @@ class Instance {
     /// The controls of generation gen (policers, limits, port security, ACL):
     /// cleared, then written from image.
     void clear_controls(uint32_t gen);
-    /// The limits of a generation / of an image, as comparable bytes (gen 0).
-    std::string limits_of_gen(uint32_t gen) const;
-    static std::string limit_bytes(const policy::MapImage& image);
+    /// The limits of a generation (gen 0 in the keys), by id.
+    std::vector<LimitRow> limits_of_gen(uint32_t gen) const;
+    static bool same_limits(const std::vector<LimitRow>& live, const policy::MapImage& image);
     void zero_acl_hits();
     void write_acl_notes(const policy::MapImage& image);
     void write_controls(uint32_t gen, const policy::MapImage& image);

@@ -289,30 +289,12 @@ struct Acl : ::testing::Test {
 	}
 	void network(uint32_t gen, uint16_t vid, uint32_t gw_ip, uint8_t len, const Mac &rmac)
 	{
-		xdpnet_gateway gw{};
-		gw.gw_ip = htonl(gw_ip);
-		gw.prefix_len = len;
-		memcpy(gw.router_mac, rmac.data(), 6);
-		uint32_t k = gen * XDPNET_VLAN_COUNT + vid;
-		ASSERT_EQ(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_gateway), &k, &gw, BPF_ANY), 0);
-		xdpnet_route_key rk{};
-		rk.prefixlen = 32 + len;
-		rk.gen = gen;
-		rk.addr = htonl(gw_ip & (~0u << (32 - len)));
-		xdpnet_route rv{};
-		rv.vid = vid;
-		ASSERT_EQ(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_routes), &rk, &rv, BPF_ANY), 0);
+		dp.put_network(gen, vid, gw_ip, len, rmac);
 	}
-	void neigh_put(uint16_t vid, uint32_t ip, const Mac &mac)
+	void neigh_put(uint16_t vid, uint32_t ip, const Mac &mac, uint8_t state = XDPNET_NEIGH_REACHABLE,
+		       uint64_t updated = coarse_now())
 	{
-		xdpnet_neigh_key k{};
-		k.vid = vid;
-		k.ip = htonl(ip);
-		xdpnet_neigh n{};
-		n.updated_ns = coarse_now();
-		n.state = XDPNET_NEIGH_REACHABLE;
-		memcpy(n.mac, mac.data(), 6);
-		ASSERT_EQ(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_neigh), &k, &n, BPF_ANY), 0);
+		dp.put_neigh(vid, ip, mac, state, updated);
 	}
 
 	RunResult send(P p, const Bytes &f) { return dp.run_xdp(dp.skel->progs.xdpnet_ingress, f, ifx(p)); }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -526,6 +527,35 @@ void Datapath::put_policer(uint32_t gen, uint16_t slot, uint32_t dir, const xdpn
 {
 	uint32_t k = (gen * XDPNET_MAX_PORTS + slot) * 2 + dir;
 	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_policers), &k, &p, BPF_ANY));
+}
+
+void Datapath::put_network(uint32_t gen, uint16_t vid, uint32_t gw_ip, uint8_t len, const Mac &router_mac)
+{
+	xdpnet_gateway gw{};
+	gw.gw_ip = htonl(gw_ip);
+	gw.prefix_len = len;
+	memcpy(gw.router_mac, router_mac.data(), 6);
+	uint32_t k = gen * XDPNET_VLAN_COUNT + vid;
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_gateway), &k, &gw, BPF_ANY));
+	xdpnet_route_key rk{};
+	rk.prefixlen = 32 + len;
+	rk.gen = gen;
+	rk.addr = htonl(gw_ip & (~0u << (32 - len)));
+	xdpnet_route rv{};
+	rv.vid = vid;
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_routes), &rk, &rv, BPF_ANY));
+}
+
+void Datapath::put_neigh(uint16_t vid, uint32_t ip, const Mac &mac, uint8_t state, uint64_t updated)
+{
+	xdpnet_neigh_key k{};
+	k.vid = vid;
+	k.ip = htonl(ip);
+	xdpnet_neigh n{};
+	n.updated_ns = updated;
+	n.state = state;
+	memcpy(n.mac, mac.data(), 6);
+	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_neigh), &k, &n, BPF_ANY));
 }
 
 xdpnet_bucket Datapath::bucket(uint16_t slot, uint32_t dir)

@@ -215,6 +215,12 @@ public:
 	// Sets a port's flags (and DSCP code point) in one generation.
 	void set_port_flags(uint32_t gen, uint16_t slot, uint8_t flags, uint8_t dscp = 0);
 	void put_policer(uint32_t gen, uint16_t slot, uint32_t dir, const xdpnet_policer &p);
+	// What the loader writes for a policy `networks` entry: the VLAN's
+	// gateway and the route of its subnet (gw_ip in host order).
+	void put_network(uint32_t gen, uint16_t vid, uint32_t gw_ip, uint8_t len, const Mac &router_mac);
+	// A neighbour of the router (ip in host order).
+	void put_neigh(uint16_t vid, uint32_t ip, const Mac &mac, uint8_t state = XDPNET_NEIGH_REACHABLE,
+		       uint64_t updated = coarse_now());
 	xdpnet_bucket bucket(uint16_t slot, uint32_t dir);
 	void set_bucket(uint16_t slot, uint32_t dir, const xdpnet_bucket &b);
 	// The datapath clock (xdpnet_clock), as clock_ns(live config) reads it.
