@@ -217,7 +217,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	if (in->mode == XDPNET_MODE_UPLINK) {
 		now = clock_ns(cfg);
 		version = (fdb_version() << 1) | gen;
-		r = nat_in(ctx, &p, gen, in, now, st);
+		r = nat_in(ctx, &p, gen, in, now, version, st);
 		if (r == ROUTE_PASS)
 			return to_host(st);
 		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r, 0);
@@ -276,7 +276,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 			r = ROUTE_UPLINK;
 		}
 		if (r == ROUTE_UPLINK)
-			r = nat_out(ctx, &p, gen, gw, now, st);
+			r = nat_out(ctx, &p, gen, gw, now, version, st);
 		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r, in_vid);
 	}
 	if (r)

@@ -11,22 +11,36 @@ static __always_inline __u16 csum_fold32(__u32 c)
 	return (__u16)c;
 }
 
-/* The checksum after one 16-bit word changed from `from` to `to`
- * (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')). Works on network-order values. */
+/* The one's-complement change (RFC 1624 eqn. 3: ~m + m', unfolded) of a
+ * 16-bit word going from `from` to `to`, and of a 32-bit field (an address).
+ * Works on network-order values; sums of several changes fold once. */
+static __always_inline __u32 csum_change2(__be16 from, __be16 to)
+{
+	return (__u16)~from + (__u16)to;
+}
+
+static __always_inline __u32 csum_change4(__be32 from, __be32 to)
+{
+	return (__u16)~(from & 0xffff) + (__u16)~(from >> 16) + (to & 0xffff) + (to >> 16);
+}
+
+/* A checksum after changes summing (folded) to `change`:
+ * HC' = ~(~HC + change). */
+static __always_inline __sum16 csum_apply(__sum16 check, __u16 change)
+{
+	return (__sum16)~csum_fold32((__u32)(__u16)~check + change);
+}
+
+/* The checksum after one 16-bit word changed from `from` to `to`. */
 static __always_inline __sum16 csum_replace2(__sum16 check, __be16 from, __be16 to)
 {
-	__u32 c = (__u16)~check + (__u16)~from + (__u16)to;
-	return (__sum16)~csum_fold32(c);
+	return (__sum16)~csum_fold32((__u16)~check + csum_change2(from, to));
 }
 
 /* The checksum after a 32-bit field (an address) changed. */
 static __always_inline __sum16 csum_replace4(__sum16 check, __be32 from, __be32 to)
 {
-	__u32 c = (__u16)~check;
-
-	c += (__u16)~(from & 0xffff) + (__u16)~(from >> 16);
-	c += (to & 0xffff) + (to >> 16);
-	return (__sum16)~csum_fold32(c);
+	return (__sum16)~csum_fold32((__u16)~check + csum_change4(from, to));
 }
 
 /* The IPv4 pseudo-header (RFC 793) of a TCP/UDP segment of l4len bytes,

@@ -17,6 +17,7 @@
 #include <linux/udp.h>
 
 #include "common.h"
+#include "csum.h"
 #include "stats.h"
 #include "../../maps/nat.h"
 
@@ -265,6 +266,18 @@ static __always_inline struct ct_pair *ct_scratch(void)
 	return bpf_map_lookup_elem(&xdpnet_ctscratch, &zero);
 }
 
+/* A half's checksum changes (xdpnet_ct.csum_l3/csum_l4): from its key's
+ * tuple to the one it rewrites to. ICMP has no pseudo-header: only the echo
+ * identifier (the key's sport or dport) counts. */
+static __always_inline void ct_csum_prep(const struct xdpnet_ct_key *k, struct xdpnet_ct *v)
+{
+	__u32 l3 = csum_change4(k->saddr, v->to_saddr) + csum_change4(k->daddr, v->to_daddr);
+	__u32 ports = csum_change2(k->sport, v->to_sport) + csum_change2(k->dport, v->to_dport);
+
+	v->csum_l3 = csum_fold32(l3);
+	v->csum_l4 = csum_fold32(k->proto == IPPROTO_ICMP ? ports : l3 + ports);
+}
+
 /* Insert both halves (a global function: verified once). With alloc, the reply half's dport (and the original
  * half's to_sport) is a source port picked from the network's range: the
  * originator's own when it is in range, free and not forwarded, otherwise
@@ -303,6 +316,7 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 			cp->rkey.dport = bpf_htons(port);
 			cp->oval.to_sport = bpf_htons(port);
 		}
+		ct_csum_prep(&cp->rkey, &cp->rval);
 		err = bpf_map_update_elem(&xdpnet_ct, &cp->rkey, &cp->rval, BPF_NOEXIST);
 		if (err != -17 /* EEXIST */ || !alloc)
 			break;
@@ -312,6 +326,7 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 	if (err)
 		return XDPNET_DROP_CT_FULL;
 	cp->oval.peer = cp->rkey;
+	ct_csum_prep(&cp->okey, &cp->oval);
 	err = bpf_map_update_elem(&xdpnet_ct, &cp->okey, &cp->oval, BPF_NOEXIST);
 	if (err) {
 		bpf_map_delete_elem(&xdpnet_ct, &cp->rkey);

@@ -4,6 +4,7 @@
 #ifndef XDPNET_BPF_NEIGH_H
 #define XDPNET_BPF_NEIGH_H
 #include "common.h"
+#include "fdb.h"
 #include "l3.h"
 #include "stats.h"
 #include "../../maps/route.h"
@@ -30,10 +31,13 @@ static __always_inline void neigh_learn(__u16 vid, __be32 ip, const __u8 *mac, _
 		return;
 	}
 	__builtin_memcpy(v.mac, mac, ETH_ALEN);
-	if (bpf_map_update_elem(&xdpnet_neigh, &k, &v, BPF_ANY))
+	if (bpf_map_update_elem(&xdpnet_neigh, &k, &v, BPF_ANY)) {
 		ctr_add(st, XDPNET_CTR_NEIGH_FAILED, 1);
-	else
-		ctr_add(st, XDPNET_CTR_NEIGH_LEARNED, 1);
+		return;
+	}
+	ctr_add(st, XDPNET_CTR_NEIGH_LEARNED, 1);
+	/* Connections cache their neighbour's MAC under the FDB version. */
+	fdb_version_bump();
 }
 
 /* May the router send a request for this neighbour now? Marks it INCOMPLETE

@@ -65,18 +65,47 @@ static __always_inline int route_ttl_exceeded(struct xdp_md *ctx, struct pkt *p,
 	return ROUTE_TX;
 }
 
+/* The neighbour's MAC for a connection half that delivers into a network:
+ * cached in the half (xdpnet_ct.nh_*) while the FDB version and generation
+ * stay and for about a second, so an established flow skips the neighbour
+ * table. 0 when the half has nothing valid cached. */
+static __always_inline int ct_nh_get(const struct xdpnet_ct *ct, __u32 version, __u64 now,
+				     __u8 *mac)
+{
+	if (!ct || !ct->nh_valid || ct->nh_version != version ||
+	    (__u32)(now >> 20) - ct->nh_stamp >= XDPNET_CT_NH_TTL)
+		return 0;
+	__builtin_memcpy(mac, ct->nh_mac, ETH_ALEN);
+	return 1;
+}
+
+static __always_inline void ct_nh_put(struct xdpnet_ct *ct, __u32 version, __u64 now,
+				      const __u8 *mac)
+{
+	if (!ct)
+		return;
+	__builtin_memcpy(ct->nh_mac, mac, ETH_ALEN);
+	ct->nh_version = version;
+	ct->nh_stamp = (__u32)(now >> 20);
+	ct->nh_valid = 1;
+}
+
 /* Deliver an IPv4 packet into network `vid` (whose gateway is out_gw): TTL,
  * neighbour, MACs. in_gw is the gateway it came through, for time-exceeded
  * (NULL: it came from the uplink; an expiring TTL is just dropped).
- * translated: NAT rewrote it, and completed an unfinished checksum then. */
+ * translated: NAT rewrote it, and completed an unfinished checksum then.
+ * ct: the connection half that translated it (NULL: none), whose neighbour
+ * cache is used and kept (version: FDB version << 1 | generation). */
 static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
 					 __u16 vid, const struct xdpnet_gateway *out_gw,
 					 const struct xdpnet_gateway *in_gw, int translated, __u64 now,
-					 struct xdpnet_port_stats *st)
+					 struct xdpnet_port_stats *st, struct xdpnet_ct *ct,
+					 __u32 version)
 {
 	__be32 daddr = ip->daddr;
 	__be32 hmask = ipv4_host_mask(out_gw->prefix_len);
 	struct xdpnet_neigh *n;
+	__u8 dmac[ETH_ALEN];
 	int r;
 
 	if ((daddr & hmask) == 0 || (daddr & hmask) == hmask)
@@ -86,17 +115,21 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 			return route_ttl_exceeded(ctx, p, ip, in_gw, st);
 		return -XDPNET_DROP_TTL_EXCEEDED;
 	}
-	n = neigh_lookup(vid, daddr);
-	if (!n || n->state != XDPNET_NEIGH_REACHABLE) {
-		drop_count(st, XDPNET_DROP_NEIGH_UNRESOLVED);
-		if (!neigh_may_ask(n, vid, daddr, now))
-			return ROUTE_DROPPED;
-		r = arp_request_in_place(ctx, p, out_gw->router_mac, out_gw->gw_ip, daddr);
-		if (r)
-			return -r;
-		p->vid = vid;
-		ctr_add(st, XDPNET_CTR_ARP_REQUEST, 1);
-		return ROUTE_FLOOD;
+	if (!ct_nh_get(ct, version, now, dmac)) {
+		n = neigh_lookup(vid, daddr);
+		if (!n || n->state != XDPNET_NEIGH_REACHABLE) {
+			drop_count(st, XDPNET_DROP_NEIGH_UNRESOLVED);
+			if (!neigh_may_ask(n, vid, daddr, now))
+				return ROUTE_DROPPED;
+			r = arp_request_in_place(ctx, p, out_gw->router_mac, out_gw->gw_ip, daddr);
+			if (r)
+				return -r;
+			p->vid = vid;
+			ctr_add(st, XDPNET_CTR_ARP_REQUEST, 1);
+			return ROUTE_FLOOD;
+		}
+		__builtin_memcpy(dmac, n->mac, ETH_ALEN);
+		ct_nh_put(ct, version, now, dmac);
 	}
 	r = translated ? 0 : ipv4_csum_finish(ctx, p, st);
 	if (r)
@@ -105,7 +138,7 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 	if (!ip || (void *)(p->eth + 1) > p->end)
 		return -XDPNET_DROP_BAD_L3;
 	ipv4_ttl_dec(ip);
-	__builtin_memcpy(p->eth->h_dest, n->mac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, dmac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, out_gw->router_mac, ETH_ALEN);
 	p->vid = vid;
 	ctr_add(st, XDPNET_CTR_ROUTED, 1);
@@ -137,7 +170,7 @@ static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 g
 		r = gateway_echo(p, ip, daddr, in_gw->router_mac, st);
 		return r == STAGE_TX ? ROUTE_TX : -r;
 	}
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 0, now, st);
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 0, now, st, 0, 0);
 }
 
 #endif

@@ -216,7 +216,7 @@ static __always_inline int tcp_without_syn(const struct tuple *t)
 
 /* A packet from a network's port for an address outside every network. */
 static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
-				   const struct xdpnet_gateway *in_gw, __u64 now,
+				   const struct xdpnet_gateway *in_gw, __u64 now, __u32 version,
 				   struct xdpnet_port_stats *st)
 {
 	const struct xdpnet_nat_config *c = natcfg_of(gen, p->vid);
@@ -325,12 +325,12 @@ tracked:
 	ip = ipv4_hdr(p);
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 1, now, st);
+	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 1, now, st, ct, version);
 }
 
 /* A packet arriving on the uplink (port `in`, mode UPLINK). */
 static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
-				  const struct xdpnet_port *in, __u64 now,
+				  const struct xdpnet_port *in, __u64 now, __u32 version,
 				  struct xdpnet_port_stats *st)
 {
 	const struct xdpnet_nat_config *c;
@@ -358,7 +358,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!c || !out_gw || c->uplink_ifindex != in->ifindex || (c->flags & XDPNET_NAT_MASQ))
 			return ROUTE_PASS;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 0, now, st);
+		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 0, now, st, 0, 0);
 	}
 	if (icmp_error_key(ip, p->end, XDPNET_SIDE_UPLINK, &k)) {
 		/* An error about one of our outbound connections. */
@@ -378,7 +378,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!ip)
 			return -XDPNET_DROP_BAD_L3;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st);
+		return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st, 0, 0);
 	}
 	if (tuple_parse(ip, p->end, sizeof(struct ethhdr), &t))
 		return ROUTE_PASS;
@@ -442,7 +442,7 @@ tracked:
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
 	ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-	return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st);
+	return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st, ct, version);
 }
 
 #endif

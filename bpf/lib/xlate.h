@@ -80,6 +80,17 @@ static __always_inline long l4_sum(struct xdp_md *ctx, __u32 off, __u32 len)
 	return (w.err || w.len) ? -1 : (long)w.sum;
 }
 
+/* Does this TCP/UDP checksum field hold only the pseudo-header sum (an
+ * unfinished checksum, see above)? ip is a first (or only) fragment. */
+static __always_inline int csum_unfinished(const struct iphdr *ip, const __sum16 *check)
+{
+	__u16 l4len = bpf_ntohs(ip->tot_len) - ip->ihl * 4;
+
+	if (ip->protocol == IPPROTO_UDP && *check == 0)
+		return 0; /* no checksum */
+	return *check == csum_fold32(csum_pseudo(ip->saddr, ip->daddr, ip->protocol, l4len));
+}
+
 /* Complete the TCP/UDP checksum of the IPv4 packet at l3_off when the sender
  * left it to offload. A global function (verified once). 1 when completed,
  * 0 when there was nothing to do, -reason on a malformed packet. */
@@ -110,9 +121,7 @@ __attribute__((noinline)) int xdpnet_csum_finish(struct xdp_md *ctx, __u32 l3_of
 	check = data + l4_off + coff;
 	if ((void *)(check + 1) > end)
 		return -XDPNET_DROP_BAD_L3;
-	if (proto == IPPROTO_UDP && *check == 0)
-		return 0; /* no checksum */
-	if (*check != csum_fold32(csum_pseudo(ip->saddr, ip->daddr, proto, l4len)))
+	if (!csum_unfinished(ip, check))
 		return 0;
 	sum = l4_sum(ctx, l4_off, l4len);
 	if (sum < 0)
@@ -129,8 +138,10 @@ __attribute__((noinline)) int xdpnet_csum_finish(struct xdp_md *ctx, __u32 l3_of
 }
 
 /* Rewrite the IPv4 packet at l3_off to the connection half's tuple
- * (ct->to_*), checksums updated incrementally after completing an unfinished
- * one. A global function. 1 or 0 (as xdpnet_csum_finish), or -reason. */
+ * (ct->to_*), checksums updated with the half's precomputed changes
+ * (ct->csum_l3, csum_l4: the packet's tuple is the half's key) after
+ * completing an unfinished one. A global function. 1 when it completed a
+ * checksum, 0, or -reason. */
 __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
 					   const struct xdpnet_ct *ct, __u32 l3_only)
 {
@@ -142,28 +153,18 @@ __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
 
 	if (!ct)
 		return -XDPNET_DROP_STALE_CONFIG;
-	if (l3_only) {
-		/* A later fragment: no transport header here; the first
-		 * fragment carried the transport checksum's update. */
-		if (l3_off > 64)
-			return -XDPNET_DROP_BAD_L3;
-		data = (void *)(long)ctx->data;
-		end = (void *)(long)ctx->data_end;
-		ip = data + l3_off;
-		if ((void *)(ip + 1) > end)
-			return -XDPNET_DROP_BAD_L3;
-		goto l3;
-	}
-	done = xdpnet_csum_finish(ctx, l3_off);
-	if (done < 0)
-		return done;
 	if (l3_off > 64)
 		return -XDPNET_DROP_BAD_L3;
+again:
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
 	ip = data + l3_off;
 	if ((void *)(ip + 1) > end)
 		return -XDPNET_DROP_BAD_L3;
+	/* A later fragment (l3_only) has no transport header here; the first
+	 * fragment carried the transport checksum's update. */
+	if (l3_only)
+		goto l3;
 	l4_off = l3_off + ip->ihl * 4;
 	asm volatile("" : "+r"(l4_off)); /* bound the register that is used */
 	if (l4_off > 128)
@@ -173,27 +174,27 @@ __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
 		return -XDPNET_DROP_BAD_L3;
 
 	if (ip->protocol == IPPROTO_ICMP) {
-		/* No pseudo-header: only the identifier counts. */
 		struct icmphdr *ih = data + l4_off;
-		__be16 to;
 
 		if ((void *)(ih + 1) > end)
 			return -XDPNET_DROP_BAD_L3;
-		to = ih->type == ICMP_ECHO ? ct->to_sport : ct->to_dport;
-		ih->checksum = csum_replace2(ih->checksum, ih->un.echo.id, to);
-		ih->un.echo.id = to;
+		ih->checksum = csum_apply(ih->checksum, ct->csum_l4);
+		ih->un.echo.id = ih->type == ICMP_ECHO ? ct->to_sport : ct->to_dport;
 	} else {
 		__be16 *ports = data + l4_off;
 
 		if ((void *)(ports + 2) > end)
 			return -XDPNET_DROP_BAD_L3;
+		if (!done && !(ip->frag_off & bpf_htons(0x3fff)) && csum_unfinished(ip, check)) {
+			done = xdpnet_csum_finish(ctx, l3_off);
+			if (done < 0)
+				return done;
+			done = 1;
+			goto again; /* the frame was read through a helper */
+		}
 		if (ip->protocol == IPPROTO_TCP || *check != 0) {
-			__sum16 c = *check;
+			__sum16 c = csum_apply(*check, ct->csum_l4);
 
-			c = csum_replace4(c, ip->saddr, ct->to_saddr);
-			c = csum_replace4(c, ip->daddr, ct->to_daddr);
-			c = csum_replace2(c, ports[0], ct->to_sport);
-			c = csum_replace2(c, ports[1], ct->to_dport);
 			if (ip->protocol == IPPROTO_UDP && c == 0)
 				c = 0xffff;
 			*check = c;
@@ -202,8 +203,7 @@ __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
 		ports[1] = ct->to_dport;
 	}
 l3:
-	ip->check = csum_replace4(ip->check, ip->saddr, ct->to_saddr);
-	ip->check = csum_replace4(ip->check, ip->daddr, ct->to_daddr);
+	ip->check = csum_apply(ip->check, ct->csum_l3);
 	ip->saddr = ct->to_saddr;
 	ip->daddr = ct->to_daddr;
 	return done;

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 4
+#define XDPNET_ABI_VERSION 5
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -223,8 +223,25 @@ struct xdpnet_ct {
 	__u16 vid;          /* the network (VLAN) of the VM side */
 	__u8 state;         /* enum xdpnet_ct_state */
 	__u8 flags;         /* enum xdpnet_ct_flags */
-	__u32 pad;
+	/* The rewrite's checksum changes, fixed per half (RFC 1624 terms:
+	 * sum of ~old + new over the changed 16-bit words, folded): the
+	 * addresses (IPv4 header), and the addresses with the ports (TCP/UDP,
+	 * whose pseudo-header holds the addresses) or the echo identifier
+	 * (ICMP). Written by the datapath when the pair is made. */
+	__u16 csum_l3;
+	__u16 csum_l4;
+	/* Delivery into a network (halves whose packets go to a VM): the
+	 * neighbour's MAC as last looked up, valid while nh_version equals
+	 * the datapath's (FDB version << 1 | generation; a neighbour change
+	 * bumps the FDB version) and for XDPNET_CT_NH_TTL (units of 2^20 ns)
+	 * after nh_stamp. nh_valid 0: nothing cached. */
+	__u8 nh_mac[6];
+	__u16 nh_valid;
+	__u32 nh_version;
+	__u32 nh_stamp;
 };
+
+#define XDPNET_CT_NH_TTL 954 /* 2^20 ns units: about one second */
 
 /* IPv4 fragments through the NAT: only the first fragment carries the ports.
  * Its (source, destination, protocol, IP id) is remembered with the
@@ -660,7 +677,7 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_nat_config) == 40, "nat config is 40 b
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd_key) == 8, "fwd key is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd) == 8, "fwd is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct_key) == 16, "ct key is 16 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 72, "ct is 72 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 88, "ct is 88 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_meta) == 8, "meta is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_nh_cache) == 40, "nh cache entry is 40 bytes");
 XDPNET_STATIC_ASSERT((XDPNET_NH_CACHE_SIZE & (XDPNET_NH_CACHE_SIZE - 1)) == 0, "nh cache size is a power of two");

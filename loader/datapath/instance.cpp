@@ -1299,6 +1299,9 @@ size_t Instance::neigh_flush(uint16_t vid) {
     for (const auto& k : maps::keys<struct xdpnet_neigh_key>(m_.neigh))
         if ((vid == 0 || k.vid == vid) && maps::remove(m_.neigh, k))
             n++;
+    // Connections cache their neighbour's MAC under the FDB version.
+    if (n)
+        bump_fdb_version();
     return n;
 }
 

@@ -33,6 +33,8 @@ namespace xt {
 using Bytes = std::vector<uint8_t>;
 using Mac = std::array<uint8_t, 6>;
 
+inline Bytes mac_bytes(const Mac &m) { return Bytes(m.begin(), m.end()); }
+
 // ---------------------------------------------------------------------------
 // Interfaces: veth pair i is "xn<i>" (the switch port end, given to the
 // datapath) and "xn<i>p" (the far end, where Capture listens).

@@ -457,6 +457,40 @@ TEST_F(Nat, UdpReplyIsTranslatedBackAndDelivered)
 	EXPECT_EQ(ct_count(), 2u);
 }
 
+// Replies of an established flow take the VM's MAC from their connection
+// half (no neighbour-table lookup); a neighbour that changes its MAC bumps
+// the FDB version, so the very next reply goes to the new MAC.
+TEST_F(Nat, RepliesUseTheCachedNeighbourUntilItChanges)
+{
+	RunResult r = send(PV1, from_a(udp(kVmA, kRemote, 5353, 53)), out_new(PV1));
+	const uint16_t n = sport_of(r.out);
+	const xdpnet_ct_key rk = K(XDPNET_SIDE_UPLINK, kUdp, kRemote, kU, 53, n);
+
+	r = send(PUP, from_up(udp(kRemote, kU, 53, n)), in_to(PV1));
+	EXPECT_EQ(hex(r.out), hex(to_a(udp(kRemote, kVmA, 53, 5353, 63))));
+	auto rep = ct_get(rk);
+	ASSERT_TRUE(rep);
+	EXPECT_EQ(rep->nh_valid, 1u);
+	EXPECT_EQ(hex(Bytes(rep->nh_mac, rep->nh_mac + 6)), hex(mac_bytes(M(10))));
+
+	// The cache answers even with the neighbour gone from the table.
+	const xdpnet_neigh_key nk{.vid = 30, .pad = 0, .ip = htonl(kVmA)};
+	ASSERT_EQ(bpf_map_delete_elem(dp.mfd(dp.skel->maps.xdpnet_neigh), &nk), 0);
+	r = send(PUP, from_up(udp(kRemote, kU, 53, n)), in_to(PV1));
+	EXPECT_EQ(hex(r.out), hex(to_a(udp(kRemote, kVmA, 53, 5353, 63))));
+
+	// VM A announces a new MAC: learned, and the next reply follows it.
+	dp.fdb_put(30, M(13), kV1, ifx(PV1), coarse_now());
+	Bytes garp = arp(1, kBcast, M(13), M(13), kVmA, Mac{}, kVmA, {});
+	send(PV1, garp, {Ctr(kV1, XDPNET_CTR_NEIGH_LEARNED), Ctr(kV1, XDPNET_CTR_FLOODED)});
+	r = send(PUP, from_up(udp(kRemote, kU, 53, n)), in_to(PV1));
+	EXPECT_EQ(hex(r.out), hex(eth_ipv4(M(13), kR30, udp(kRemote, kVmA, 53, 5353, 63))));
+	rep = ct_get(rk);
+	ASSERT_TRUE(rep);
+	EXPECT_EQ(hex(Bytes(rep->nh_mac, rep->nh_mac + 6)), hex(mac_bytes(M(13))));
+	expect_csums(r.out);
+}
+
 TEST_F(Nat, FromATrunkOutUntaggedAndTheReplyBackTagged)
 {
 	RunResult r = send(PTR, from_t(udp(kVmT, kRemote, 20002, 53)), out_new(PTR));

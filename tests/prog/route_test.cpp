@@ -62,7 +62,6 @@ struct Route : ::testing::Test {
 	}
 };
 
-Bytes mac_bytes(const Mac &m) { return Bytes(m.begin(), m.end()); }
 
 // The frame `in` as routed: new MACs, the given tags, TTL - 1 with the IP
 // checksum recomputed from scratch, everything after the IP header untouched.
