@@ -235,12 +235,15 @@ static __always_inline void ct_seen(struct xdpnet_ct *ct, const struct tuple *t,
 	}
 }
 
-/* Is `port` reserved by a port forward of this uplink? */
-static __always_inline int port_forwarded(__u32 ifindex, __u8 proto, __u16 port, __u32 gen)
+/* Is `port` reserved by a port forward of this network's uplink? */
+static __always_inline int port_forwarded(const struct xdpnet_nat_config *c, __u8 proto,
+					  __u16 port, __u32 gen)
 {
-	struct xdpnet_fwd_key k = { .ifindex = ifindex, .port = bpf_htons(port), .proto = proto,
-				    .gen = gen };
+	struct xdpnet_fwd_key k = { .ifindex = c->uplink_ifindex, .port = bpf_htons(port),
+				    .proto = proto, .gen = gen };
 
+	if (!(c->flags & XDPNET_NAT_FORWARDS))
+		return 0;
 	return bpf_map_lookup_elem(&xdpnet_fwd, &k) != 0;
 }
 
@@ -266,15 +269,22 @@ static __always_inline struct ct_pair *ct_scratch(void)
 	return bpf_map_lookup_elem(&xdpnet_ctscratch, &zero);
 }
 
+/* The IPv4 header checksum change of a TTL decrement: the (ttl, protocol)
+ * word goes down by 0x0100 whatever its value (the TTL is at least 2 when a
+ * translated packet is forwarded), i.e. ~htons(0x0100) is added. */
+#define CSUM_TTL_DEC ((__u16)~bpf_htons(0x0100))
+
 /* A half's checksum changes (xdpnet_ct.csum_l3/csum_l4): from its key's
- * tuple to the one it rewrites to. ICMP has no pseudo-header: only the echo
- * identifier (the key's sport or dport) counts. */
+ * tuple to the one it rewrites to; the header's also covers the TTL
+ * decrement every translated packet gets (xdpnet_xlate does both). ICMP has
+ * no pseudo-header: only the echo identifier (the key's sport or dport)
+ * counts. */
 static __always_inline void ct_csum_prep(const struct xdpnet_ct_key *k, struct xdpnet_ct *v)
 {
 	__u32 l3 = csum_change4(k->saddr, v->to_saddr) + csum_change4(k->daddr, v->to_daddr);
 	__u32 ports = csum_change2(k->sport, v->to_sport) + csum_change2(k->dport, v->to_dport);
 
-	v->csum_l3 = csum_fold32(l3);
+	v->csum_l3 = csum_fold32(l3 + CSUM_TTL_DEC);
 	v->csum_l4 = csum_fold32(k->proto == IPPROTO_ICMP ? ports : l3 + ports);
 }
 
@@ -286,7 +296,7 @@ static __always_inline void ct_csum_prep(const struct xdpnet_ct_key *k, struct x
 __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct xdpnet_nat_config *c,
 						__u32 gen, __u32 alloc, __u32 want)
 {
-	__u32 size, start = bpf_get_prandom_u32();
+	__u32 size, start = 0, started = 0;
 	__u64 *count;
 	int err = -17;
 
@@ -307,11 +317,16 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 			/* Half the probes random (allocated ports cluster, so a
 			 * random probe escapes a run), then a sequential sweep
 			 * from a random point (small ranges are covered whole). */
-			if (i > 0 && i < XDPNET_NAT_PROBES / 2)
+			if (i > 0 && i < XDPNET_NAT_PROBES / 2) {
 				port = c->port_lo + bpf_get_prandom_u32() % size;
-			else if (i > 0 || port < c->port_lo || port > c->port_hi)
+			} else if (i > 0 || port < c->port_lo || port > c->port_hi) {
+				if (!started) {
+					start = bpf_get_prandom_u32();
+					started = 1;
+				}
 				port = c->port_lo + (start + i) % size;
-			if (port_forwarded(c->uplink_ifindex, cp->okey.proto, port, gen))
+			}
+			if (port_forwarded(c, cp->okey.proto, port, gen))
 				continue;
 			cp->rkey.dport = bpf_htons(port);
 			cp->oval.to_sport = bpf_htons(port);
@@ -336,24 +351,35 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 	return 0;
 }
 
+/* A pair as it stands after its first packet (len bytes, in the original
+ * direction): counted on the original half, the TCP state moved by its
+ * flags, so the caller can translate that packet with cp->oval and skip
+ * looking the inserted half up again. */
 static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple *t,
-					 const struct xdpnet_nat_config *c, __u16 vid, __u64 now)
+					 const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
+					 __u32 len)
 {
 	__u8 state = ct_initial_state(t->proto);
-	__u32 timeout = ct_timeout_of(c, state);
+	__u32 timeout;
 
+	if (t->proto == IPPROTO_TCP)
+		state = tcp_next_state(state, t->tcp_flags, 1);
+	timeout = ct_timeout_of(c, state);
 	__builtin_memset(cp, 0, sizeof(*cp));
 	cp->oval.state = cp->rval.state = state;
 	cp->oval.timeout_s = cp->rval.timeout_s = timeout;
 	cp->oval.last_seen_ns = cp->rval.last_seen_ns = now;
 	cp->oval.created_ns = cp->rval.created_ns = now;
 	cp->oval.vid = cp->rval.vid = vid;
+	cp->oval.packets = 1;
+	cp->oval.bytes = len;
 }
 
 /*
  * New connections. The caller has checked there is no live entry for the
  * tuple. Each fills a ct_pair and inserts it; the original half's key is the
- * packet's own tuple, so the caller looks it up afterwards.
+ * packet's own tuple, and cp->oval is what was inserted for it (with this
+ * packet counted), which the caller translates the packet with.
  *
  *   SNAT     VM a:p -> r:q          becomes  U:n -> r:q      (n allocated)
  *   hairpin  VM a:p -> U:f          becomes  U:n -> t:g      (forward f -> t:g)
@@ -361,9 +387,9 @@ static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple 
  */
 static __always_inline int ct_new_snat(struct ct_pair *cp, const struct tuple *t,
 				       const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
-				       __u32 gen)
+				       __u32 gen, __u32 len)
 {
-	ct_pair_init(cp, t, c, vid, now);
+	ct_pair_init(cp, t, c, vid, now, len);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
 	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT;
 	cp->oval.to_saddr = c->uplink_ip;
@@ -386,9 +412,9 @@ static __always_inline int ct_new_snat(struct ct_pair *cp, const struct tuple *t
 static __always_inline int ct_new_hairpin(struct ct_pair *cp, const struct tuple *t,
 					  const struct xdpnet_fwd *f,
 					  const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
-					  __u32 gen)
+					  __u32 gen, __u32 len)
 {
-	ct_pair_init(cp, t, c, vid, now);
+	ct_pair_init(cp, t, c, vid, now, len);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
 	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT | XDPNET_CT_DNAT;
 	cp->oval.to_saddr = c->uplink_ip;
@@ -410,9 +436,10 @@ static __always_inline int ct_new_hairpin(struct ct_pair *cp, const struct tuple
 
 static __always_inline int ct_new_dnat(struct ct_pair *cp, const struct tuple *t,
 				       const struct xdpnet_fwd *f,
-				       const struct xdpnet_nat_config *c, __u64 now, __u32 gen)
+				       const struct xdpnet_nat_config *c, __u64 now, __u32 gen,
+				       __u32 len)
 {
-	ct_pair_init(cp, t, c, f->vid, now);
+	ct_pair_init(cp, t, c, f->vid, now, len);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_UPLINK);
 	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_DNAT;
 	cp->oval.to_saddr = t->saddr;

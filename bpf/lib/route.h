@@ -93,7 +93,8 @@ static __always_inline void ct_nh_put(struct xdpnet_ct *ct, __u32 version, __u64
 /* Deliver an IPv4 packet into network `vid` (whose gateway is out_gw): TTL,
  * neighbour, MACs. in_gw is the gateway it came through, for time-exceeded
  * (NULL: it came from the uplink; an expiring TTL is just dropped).
- * translated: NAT rewrote it, and completed an unfinished checksum then.
+ * translated: NAT rewrote it (xdpnet_xlate), which completed an unfinished
+ * checksum and decremented the TTL.
  * ct: the connection half that translated it (NULL: none), whose neighbour
  * cache is used and kept (version: FDB version << 1 | generation). */
 static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, struct iphdr *ip,
@@ -110,7 +111,7 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 
 	if ((daddr & hmask) == 0 || (daddr & hmask) == hmask)
 		return -XDPNET_DROP_NO_ROUTE; /* network or directed broadcast */
-	if (ip->ttl <= 1) {
+	if (!translated && ip->ttl <= 1) { /* translated: checked before */
 		if (in_gw)
 			return route_ttl_exceeded(ctx, p, ip, in_gw, st);
 		return -XDPNET_DROP_TTL_EXCEEDED;
@@ -134,10 +135,14 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 	r = translated ? 0 : ipv4_csum_finish(ctx, p, st);
 	if (r)
 		return -r;
-	ip = ipv4_hdr(p);
-	if (!ip || (void *)(p->eth + 1) > p->end)
+	if (!translated) {
+		ip = ipv4_hdr(p);
+		if (!ip)
+			return -XDPNET_DROP_BAD_L3;
+		ipv4_ttl_dec(ip);
+	}
+	if ((void *)(p->eth + 1) > p->end)
 		return -XDPNET_DROP_BAD_L3;
-	ipv4_ttl_dec(ip);
 	__builtin_memcpy(p->eth->h_dest, dmac, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, out_gw->router_mac, ETH_ALEN);
 	p->vid = vid;

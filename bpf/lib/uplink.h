@@ -140,16 +140,19 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
-	if (ct)
-		r = xlate_xdp(ctx, p, t, ct, st);
-	else
+	if (ct) {
+		r = xlate_xdp(ctx, p, t, ct, st); /* TTL decremented too */
+		if (r)
+			return -r;
+	} else {
 		r = ipv4_csum_finish(ctx, p, st);
-	if (r)
-		return -r;
-	ip = ipv4_hdr(p);
-	if (!ip)
-		return -XDPNET_DROP_BAD_L3;
-	ipv4_ttl_dec(ip);
+		if (r)
+			return -r;
+		ip = ipv4_hdr(p);
+		if (!ip)
+			return -XDPNET_DROP_BAD_L3;
+		ipv4_ttl_dec(ip);
+	}
 	if (p->tag == TAG_8021Q && (r = xdp_vlan_pop(ctx, p)))
 		return -r;
 	if ((void *)(p->eth + 1) > p->end)
@@ -283,7 +286,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				return -XDPNET_DROP_NO_ROUTE;
 			if (tcp_without_syn(&t))
 				return -XDPNET_DROP_NAT_NOT_SYN;
-			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen);
+			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
 		} else if (c->flags & XDPNET_NAT_MASQ) {
 			struct bpf_fib_lookup fib;
 			int rc;
@@ -296,20 +299,21 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				return -XDPNET_DROP_UPLINK_ROUTE;
 			if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 				return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
-			r = ct_new_snat(cp, &t, c, p->vid, now, gen);
+			r = ct_new_snat(cp, &t, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
 		} else {
 			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st); /* routed, not translated */
 		}
 		if (r)
 			return -r;
 		ctr_add(st, XDPNET_CTR_NAT_NEW, 1);
-		ct = bpf_map_lookup_elem(&xdpnet_ct, &k);
-		if (!ct)
-			return -XDPNET_DROP_CT_FULL;
+		frag_remember(&t, XDPNET_SIDE_VM, &k, now);
+		ct = &cp->oval; /* as inserted, this packet counted */
+		goto translate;
 	}
 	frag_remember(&t, XDPNET_SIDE_VM, &k, now);
 tracked:
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
+translate:
 	/* Routing found no network for the original destination; only a
 	 * hairpin (a new destination) can lead back into one. */
 	rt = ct->to_daddr == t.daddr ? 0 : route_lookup(gen, ct->to_daddr);
@@ -378,7 +382,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		if (!ip)
 			return -XDPNET_DROP_BAD_L3;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, vid, out_gw, 0, 1, now, st, 0, 0);
+		return route_deliver(ctx, p, ip, vid, out_gw, 0, 0, now, st, 0, 0);
 	}
 	if (tuple_parse(ip, p->end, sizeof(struct ethhdr), &t))
 		return ROUTE_PASS;
@@ -416,19 +420,20 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			return -XDPNET_DROP_NAT_NOT_SYN;
 		if (ip->ttl <= 1)
 			return -XDPNET_DROP_TTL_EXCEEDED;
-		r = ct_new_dnat(cp, &t, f, c, now, gen);
+		r = ct_new_dnat(cp, &t, f, c, now, gen, bpf_ntohs(ip->tot_len));
 		if (r)
 			return -r;
 		ctr_add(st, XDPNET_CTR_NAT_NEW, 1);
-		ct = bpf_map_lookup_elem(&xdpnet_ct, &k);
-		if (!ct)
-			return -XDPNET_DROP_CT_FULL;
+		frag_remember(&t, XDPNET_SIDE_UPLINK, &k, now);
+		ct = &cp->oval; /* as inserted, this packet counted */
+		goto translate;
 	}
 	frag_remember(&t, XDPNET_SIDE_UPLINK, &k, now);
 tracked:
 	if (ip->ttl <= 1)
 		return -XDPNET_DROP_TTL_EXCEEDED; /* before it is counted or rewritten */
 	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
+translate:
 	/* Inbound, a connection's new destination is always a VM of its own
 	 * network (forwards point inside their network's subnet): no LPM. */
 	vid = ct->vid;

@@ -138,10 +138,11 @@ __attribute__((noinline)) int xdpnet_csum_finish(struct xdp_md *ctx, __u32 l3_of
 }
 
 /* Rewrite the IPv4 packet at l3_off to the connection half's tuple
- * (ct->to_*), checksums updated with the half's precomputed changes
- * (ct->csum_l3, csum_l4: the packet's tuple is the half's key) after
- * completing an unfinished one. A global function. 1 when it completed a
- * checksum, 0, or -reason. */
+ * (ct->to_*) and decrement its TTL (the caller has checked it is above 1),
+ * checksums updated with the half's precomputed changes (ct->csum_l3,
+ * csum_l4: the packet's tuple is the half's key) after completing an
+ * unfinished one. A global function. 1 when it completed a checksum, 0, or
+ * -reason. */
 __attribute__((noinline)) int xdpnet_xlate(struct xdp_md *ctx, __u32 l3_off,
 					   const struct xdpnet_ct *ct, __u32 l3_only)
 {
@@ -204,6 +205,7 @@ again:
 	}
 l3:
 	ip->check = csum_apply(ip->check, ct->csum_l3);
+	ip->ttl--;
 	ip->saddr = ct->to_saddr;
 	ip->daddr = ct->to_daddr;
 	return done;

@@ -132,7 +132,8 @@ struct xdpnet_neigh {
  * gateway: what the network's traffic to the uplink gets.
  */
 enum xdpnet_nat_flags {
-	XDPNET_NAT_MASQ = 1 << 0, /* source becomes the uplink's address */
+	XDPNET_NAT_MASQ = 1 << 0,     /* source becomes the uplink's address */
+	XDPNET_NAT_FORWARDS = 1 << 1, /* the uplink has port forwards (SNAT avoids their ports) */
 };
 
 enum xdpnet_ct_timeout {

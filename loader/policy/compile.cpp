@@ -323,6 +323,11 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         img.gateways[n.vlan] = gw;
         img.network_names[n.vlan] = n.name;
     }
+    // SNAT consults the forwards table only on uplinks that have forwards.
+    for (auto& [vid, c] : img.nat)
+        for (const auto& f : img.forwards)
+            if (f.first.ifindex == c.uplink_ifindex)
+                c.flags |= XDPNET_NAT_FORWARDS;
     if (connections) {
         // Two entries per connection; NAT housekeeping runs every second.
         img.ct_size = static_cast<uint32_t>(std::min<uint64_t>(2 * connections, 1u << 25));

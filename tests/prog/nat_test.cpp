@@ -220,6 +220,12 @@ struct Nat : ::testing::Test {
 		v.port = htons(to_port);
 		v.vid = vid;
 		ASSERT_EQ(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_fwd), &k, &v, BPF_ANY), 0);
+		// As the loader does: the uplink's networks know it has forwards.
+		uint32_t ck = vid;
+		xdpnet_nat_config c{};
+		ASSERT_EQ(bpf_map_lookup_elem(dp.mfd(dp.skel->maps.xdpnet_natcfg), &ck, &c), 0);
+		c.flags |= XDPNET_NAT_FORWARDS;
+		set_nat(c, vid);
 	}
 
 	// Connection table.

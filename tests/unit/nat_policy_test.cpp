@@ -522,3 +522,40 @@ TEST(NatPolicy, ParseForwardTarget) {
 
 } // namespace
 } // namespace xdpnet::policy
+
+namespace xdpnet::policy {
+namespace {
+
+MapImage compile_with_up0(const Policy& p) {
+    return compile(p, [](const std::string& n) -> std::optional<InterfaceInfo> {
+        if (n == "vm1")
+            return InterfaceInfo{11, {}, 0};
+        if (n == "vm2")
+            return InterfaceInfo{12, {}, 0};
+        if (n == "lan")
+            return InterfaceInfo{13, {}, 0};
+        if (n == "up0")
+            return InterfaceInfo{2, {}, 0xc6120001u};
+        return std::nullopt;
+    });
+}
+
+// SNAT consults the forwards table only when the network's uplink has
+// forwards (XDPNET_NAT_FORWARDS): every network on that uplink gets the flag.
+TEST(NatPolicy, NetworksOnAnUplinkWithForwardsAreFlagged) {
+    const MapImage img = compile_with_up0(load_policy_file(kDir + "/nat.yaml"));
+    ASSERT_EQ(img.nat.size(), 2u);
+    EXPECT_EQ(img.nat.at(30).flags, XDPNET_NAT_MASQ | XDPNET_NAT_FORWARDS);
+    EXPECT_EQ(img.nat.at(40).flags, XDPNET_NAT_FORWARDS);
+    EXPECT_EQ(img.forwards.size(), 2u);
+}
+
+TEST(NatPolicy, UplinkWithoutForwardsIsNotFlagged) {
+    const MapImage img = compile_with_up0(accepts(with_uplink({})));
+    ASSERT_EQ(img.nat.size(), 1u);
+    EXPECT_EQ(img.nat.begin()->second.flags, XDPNET_NAT_MASQ);
+    EXPECT_TRUE(img.forwards.empty());
+}
+
+} // namespace
+} // namespace xdpnet::policy
