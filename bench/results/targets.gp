@@ -1,4 +1,4 @@
-t_floor = 2.8332
-t_bridge = 4.4267
-t_cost = 56.00
-t_nat = 1.6834
+t_floor = 2.8508
+t_bridge = 4.4434
+t_cost = 54.00
+t_nat = 1.7308
