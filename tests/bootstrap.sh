@@ -18,6 +18,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
   iproute2 ethtool iputils-ping arping iperf3 tcpdump netcat-openbsd traceroute nftables curl
   python3 python3-scapy python3-pytest gnuplot-nox
+  prometheus
 )
 
 need_root() {
@@ -40,7 +41,20 @@ deps() {
   echo "== installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # promtool (the tests check the daemon's /metrics with it) comes only in
+  # Debian's prometheus package: its server must not start, now or at boot.
+  local held=0 prom=0
+  [[ " ${missing[*]} " == *" prometheus "* ]] && prom=1
+  if [ "$prom" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    held=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" || { [ "$held" = 1 ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ "$held" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  if [ "$prom" = 1 ] && command -v systemctl >/dev/null; then
+    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  fi
 }
 
 build() {

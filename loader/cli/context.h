@@ -28,6 +28,7 @@ void register_neigh(CLI::App& app, Context& ctx);
 void register_nat(CLI::App& app, Context& ctx);
 void register_stats(CLI::App& app, Context& ctx);
 void register_controls(CLI::App& app, Context& ctx); // acl, police
+void register_daemon(CLI::App& app, Context& ctx);
 
 /// Throws Error(Permission) unless the process can load and attach BPF.
 void require_privileges();

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     cli::register_nat(app, ctx);
     cli::register_stats(app, ctx);
     cli::register_controls(app, ctx);
+    cli::register_daemon(app, ctx);
 
     try {
         app.parse(argc, argv);
