@@ -9,23 +9,13 @@
 #include <iostream>
 
 #include "cli/context.h"
+#include "cli/names.h"
 #include "datapath/error.h"
 #include "telemetry/http.h"
 #include "telemetry/prom.h"
 
 namespace xdpnet::cli {
 namespace {
-
-#define XDPNET_NAME(e, n, h) n,
-#define XDPNET_HELP(e, n, h) h,
-constexpr const char* kCounterNames[] = {XDPNET_COUNTERS(XDPNET_NAME)};
-constexpr const char* kCounterHelp[] = {XDPNET_COUNTERS(XDPNET_HELP)};
-constexpr const char* kDropNames[] = {"none", XDPNET_DROP_REASONS(XDPNET_NAME)};
-#undef XDPNET_NAME
-#undef XDPNET_HELP
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -118,15 +108,12 @@ void register_daemon(CLI::App& app, Context& ctx) {
         } catch (const std::exception& e) {
             throw Error(ExitCode::Usage, std::string("daemon: ") + e.what());
         }
-        struct sigaction sa = {};
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, nullptr);
-        sigaction(SIGTERM, &sa, nullptr);
+        const volatile std::sig_atomic_t& stop = stop_on_signals();
         // One line on stdout, for scripts that asked for port 0.
         std::cout << "xdpnet daemon: instance " << instance << ", metrics on http://" << server->address()
                   << "/metrics" << std::endl;
         spdlog::info("daemon: serving {} on {}", instance, server->address());
-        while (!g_stop)
+        while (!stop)
             server->serve_one(500, [&](const telemetry::HttpRequest& r) { return handle(r, instance); });
         spdlog::info("daemon: stopped");
     });

@@ -10,15 +10,12 @@
 #include <thread>
 
 #include "cli/context.h"
+#include "cli/names.h"
 #include "datapath/error.h"
 
 namespace xdpnet::cli {
 namespace {
 
-#define XDPNET_NAME(e, n, h) n,
-constexpr const char* kCounterNames[] = {XDPNET_COUNTERS(XDPNET_NAME)};
-constexpr const char* kDropNames[] = {"none", XDPNET_DROP_REASONS(XDPNET_NAME)};
-#undef XDPNET_NAME
 
 nlohmann::json slot_json(const struct xdpnet_port_stats& s) {
     nlohmann::json c = nlohmann::json::object(), d = nlohmann::json::object();
@@ -38,9 +35,6 @@ void print_slot(const std::string& label, const struct xdpnet_port_stats& s, boo
         if (all || s.drops[i])
             std::cout << fmt::format("  drop {:<17} {:>14}\n", kDropNames[i], s.drops[i]);
 }
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
 
 /// Per-second rates of one port between two readings.
 struct PortRates {
@@ -76,19 +70,16 @@ std::string now_text() {
 
 /// stats --watch: rates every `interval` seconds until a signal (or `count` lines).
 void watch(const std::string& instance, const std::string& only, double interval, int count, bool json) {
-    struct sigaction sa = {};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    const volatile std::sig_atomic_t& stop = stop_on_signals();
     const bool tty = !json && isatty(STDOUT_FILENO);
     auto inst = Instance::adopt(instance);
     auto prev = inst.stats();
     auto t_prev = std::chrono::steady_clock::now();
-    for (int n = 0; !g_stop && (count <= 0 || n < count); n++) {
+    for (int n = 0; !stop && (count <= 0 || n < count); n++) {
         auto wake = t_prev + std::chrono::duration<double>(interval);
-        while (!g_stop && std::chrono::steady_clock::now() < wake)
+        while (!stop && std::chrono::steady_clock::now() < wake)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (g_stop)
+        if (stop)
             break;
         if (!Instance::exists(instance))
             throw Error(ExitCode::NotRunning, "instance " + instance + " is no longer running");

@@ -81,4 +81,17 @@ std::string port_label(const LivePort& p) {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+} // namespace
+
+const volatile std::sig_atomic_t& stop_on_signals() {
+    struct sigaction sa = {};
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    return g_stop;
+}
+
 } // namespace xdpnet::cli

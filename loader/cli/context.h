@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <functional>
 #include <string>
 #include <vector>
@@ -50,6 +51,10 @@ class InstanceLock {
 LivePort find_port(const Instance& inst, const std::string& name);
 /// Port name for display ("#ifindex" when the interface is gone).
 std::string port_label(const LivePort& p);
+
+/// For commands that run until stopped: installs SIGINT/SIGTERM handlers that
+/// set the returned flag.
+const volatile std::sig_atomic_t& stop_on_signals();
 
 /// Prints JSON (pretty) to stdout.
 void print_json(const nlohmann::json& j);

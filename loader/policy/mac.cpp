@@ -5,7 +5,6 @@
 
 namespace xdpnet::policy {
 
-namespace {
 int hex_digit(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -15,7 +14,6 @@ int hex_digit(char c) {
         return c - 'A' + 10;
     return -1;
 }
-} // namespace
 
 std::optional<MacAddr> parse_mac(const std::string& text) {
     // Exactly "xx:xx:xx:xx:xx:xx" (or with '-'), one separator style throughout.

@@ -45,6 +45,8 @@ using MacAddr = std::array<uint8_t, 6>;
 
 /// Parses "52:54:00:00:00:99" (or '-' separated). nullopt when malformed.
 std::optional<MacAddr> parse_mac(const std::string& text);
+/// The value of a hex digit (either case), -1 for anything else.
+int hex_digit(char c);
 std::string format_mac(const MacAddr& mac);
 std::string format_mac(const uint8_t* mac);
 

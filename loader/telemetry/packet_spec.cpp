@@ -21,6 +21,8 @@
 #include <span>
 #include <variant>
 
+#include "policy/policy.h"
+
 namespace xdpnet::telemetry {
 
 SpecError::SpecError(size_t col, const std::string& why)
@@ -29,7 +31,7 @@ SpecError::SpecError(size_t col, const std::string& why)
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-using Mac = std::array<uint8_t, 6>;
+using Mac = policy::MacAddr;
 using Ip4 = std::array<uint8_t, 4>;
 using Ip6 = std::array<uint8_t, 16>;
 
@@ -319,15 +321,7 @@ private:
 
 std::string text(const Field& f) { return std::string(f.key) + "=" + std::string(f.value); }
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+using policy::hex_digit;
 
 /// Decimal or 0x-hex; values too large for 64 bits saturate (and fail any range).
 std::optional<uint64_t> to_uint(std::string_view s) {
@@ -382,20 +376,10 @@ uint64_t named_number(const Field& f, std::span<const Named> names, uint64_t max
 }
 
 Mac mac_value(const Field& f) {
-    const std::string_view s = f.value;
-    const auto bad = [&] {
-        return SpecError(f.value_col, "bad MAC address " + quoted(s) + " (" + std::string(f.key) + ")");
-    };
-    if (s.size() != 17 || (s[2] != ':' && s[2] != '-'))
-        throw bad();
-    Mac mac{};
-    for (size_t i = 0; i < 6; ++i) {
-        const int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
-        if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != s[2]))
-            throw bad();
-        mac[i] = static_cast<uint8_t>(hi << 4 | lo);
-    }
-    return mac;
+    const auto mac = policy::parse_mac(std::string(f.value));
+    if (!mac)
+        throw SpecError(f.value_col, "bad MAC address " + quoted(f.value) + " (" + std::string(f.key) + ")");
+    return *mac;
 }
 
 template <typename Addr>
