@@ -26,6 +26,7 @@
 #include "lib/portsec.h"
 #include "lib/police.h"
 #include "lib/acl.h"
+#include "lib/flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -36,8 +37,9 @@ static __always_inline int not_a_port(void)
 	return XDP_PASS;
 }
 
-static __always_inline int to_host(struct xdpnet_port_stats *st)
+static __always_inline int to_host(const struct pkt *p, struct xdpnet_port_stats *st)
 {
+	flow_flag(p, XDPNET_FLOW_TO_HOST);
 	ctr_add(st, XDPNET_CTR_TO_HOST, 1);
 	return XDP_PASS;
 }
@@ -116,12 +118,14 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __
 		r = police_port(ctx, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx), now, ost);
 		if (r) {
 			drop_count(ost, r);
+			flow_note_drop(r);
 			return XDP_DROP;
 		}
 	}
 	r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + out->slot, XDP_ABORTED);
 	if (r != XDP_REDIRECT)
 		return xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+	flow_out(p, out->slot);
 	ctr_inc_slot(out->slot, XDPNET_CTR_TX_UNICAST);
 	return XDP_REDIRECT;
 }
@@ -130,12 +134,15 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __
  * through the transmit devmap rather than XDP_TX: veth kicks its peer's NAPI
  * for XDP_TX only when the peer runs an XDP program, so a reply could sit in
  * the ring indefinitely. */
-static __always_inline int send_back(__u32 gen, const struct xdpnet_port *in,
-				     struct xdpnet_port_stats *st)
+static __always_inline int send_back(const struct pkt *p, __u32 gen,
+				     const struct xdpnet_port *in, struct xdpnet_port_stats *st)
 {
 	int r = bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + in->slot, XDP_ABORTED);
 
-	return r == XDP_REDIRECT ? r : xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+	if (r != XDP_REDIRECT)
+		return xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
+	flow_out(p, in->slot);
+	return r;
 }
 
 /* The end of routing (stages 4b/4d, and the uplink's ingress): act on a
@@ -170,12 +177,12 @@ static __always_inline int route_finish(struct xdp_md *ctx, struct pkt *p, __u32
 			return forward_unicast(ctx, p, gen, in, out, st, 1, now);
 		return xdp_flood(ctx, p, gen, st, 0);
 	case ROUTE_TX:
-		return send_back(gen, in, st);
+		return send_back(p, gen, in, st);
 	case ROUTE_FLOOD:
 		return xdp_flood(ctx, p, gen, st, 0);
 	case ROUTE_REDIRECT:
 		return XDP_REDIRECT;
-	case ROUTE_PASS:
+	case ROUTE_PASS: /* to tc's slow path (uplink_send) */
 		return XDP_PASS;
 	case ROUTE_DROPPED:
 		return XDP_DROP;
@@ -211,28 +218,32 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	/* Stage 1: Ethernet and tag. */
 	r = parse_l2(&p);
 	if (r)
-		return xdp_drop(st, r);
+		return xdp_drop_port(st, r);
 
 	/* The uplink of NAT networks: routed, not switched. */
 	if (in->mode == XDPNET_MODE_UPLINK) {
 		now = clock_ns(cfg);
+		flow_account(&p, cfg, in->slot, now, st);
 		version = (fdb_version() << 1) | gen;
 		r = nat_in(ctx, &p, gen, in, now, version, st);
 		if (r == ROUTE_PASS)
-			return to_host(st);
+			return to_host(&p, st);
 		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r, 0);
 	}
 
 	/* Stage 2: VLAN membership. */
 	r = vlan_classify(&p, in);
 	if (r == STAGE_TO_HOST)
-		return to_host(st);
+		return to_host(&p, st);
 	if (r)
-		return xdp_drop(st, r);
+		return xdp_drop_port(st, r);
 
 	if (mac_is_multicast(p.eth->h_source) || mac_is_zero(p.eth->h_source))
-		return xdp_drop(st, XDPNET_DROP_BAD_SRC_MAC);
+		return xdp_drop_port(st, XDPNET_DROP_BAD_SRC_MAC);
 	now = clock_ns(cfg);
+
+	/* Stage 2a: the frame's flow. */
+	flow_account(&p, cfg, in->slot, now, st);
 
 	/* Stage 2b: port security, marking, policing. A port that is only
 	 * policed takes the short way, inline. */
@@ -260,7 +271,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	gw = gateway_of(gen, p.vid);
 	r = gateway_local(&p, gw, now, st);
 	if (r == STAGE_TX)
-		return send_back(gen, in, st);
+		return send_back(&p, gen, in, st);
 	if (r == STAGE_CONSUMED)
 		return XDP_DROP;
 	if (r == STAGE_ROUTE && gw) {
@@ -286,7 +297,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 	 * its broadcasts go up too and tc (xdpnet_host_flood) floods them. */
 	if ((in->flags & XDPNET_PORT_HOST) && p.tag == TAG_NONE &&
 	    (mac_is_multicast(p.eth->h_dest) || mac_equal(p.eth->h_dest, in->mac)))
-		return to_host(st);
+		return to_host(&p, st);
 
 	/* Stage 4e: the ACL (switched within the VLAN). */
 	if (cfg->acl) {
@@ -323,22 +334,22 @@ int xdpnet_flood_egress(struct xdp_md *ctx)
 	pkt_reload(&p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
 	r = parse_l2(&p);
 	if (r)
-		return xdp_drop(st, r);
+		return xdp_drop_port(st, r);
 	if (p.tag != TAG_8021Q)
-		return xdp_drop(st, XDPNET_DROP_STALE_CONFIG);
+		return xdp_drop_port(st, XDPNET_DROP_STALE_CONFIG);
 	p.vid = p.tci & VLAN_VID_MASK;
 	if (!port_has_vlan(out, p.vid))
-		return xdp_drop(st, XDPNET_DROP_EGRESS_NOT_MEMBER);
+		return xdp_drop_port(st, XDPNET_DROP_EGRESS_NOT_MEMBER);
 	r = xdp_vlan_egress(ctx, &p, out);
 	if (r)
-		return xdp_drop(st, r);
+		return xdp_drop_port(st, r);
 	if (out->flags & XDPNET_PORT_POLICE_OUT) {
 		__u32 gen = live_gen();
 
 		r = police_port(ctx, gen, out->slot, XDPNET_DIR_OUT, frame_len(ctx),
 				clock_ns(config_of(gen)), st);
 		if (r)
-			return xdp_drop(st, r);
+			return xdp_drop_port(st, r);
 	}
 	ctr_add(st, XDPNET_CTR_TX_FLOOD, 1);
 	return XDP_PASS;

@@ -9,6 +9,7 @@
 #include "parse.h"
 #include "port.h"
 #include "stats.h"
+#include "flow.h"
 #include "vlan.h"
 
 static __always_inline const struct xdpnet_vlan *vlan_of(__u32 gen, __u16 vid)
@@ -45,6 +46,7 @@ static __always_inline int xdp_flood(struct xdp_md *ctx, struct pkt *p, __u32 ge
 		vh->tci = bpf_htons(p->tci);
 	}
 	ctr_add(st, XDPNET_CTR_FLOODED, 1);
+	flow_flag(p, XDPNET_FLOW_FLOODED);
 	return bpf_redirect_map(ports, 0, BPF_F_BROADCAST | (exclude_ingress ? BPF_F_EXCLUDE_INGRESS : 0));
 }
 

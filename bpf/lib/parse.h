@@ -16,6 +16,7 @@ struct pkt {
 	__u16 vid;
 	__u16 tci;
 	__u8 tag; /* enum tag_kind */
+	struct xdpnet_flow *flow; /* its flow's slot (flow.h); NULL: not accounted */
 };
 
 static __always_inline void pkt_reload(struct pkt *p, void *data, void *end)

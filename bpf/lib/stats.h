@@ -4,6 +4,7 @@
 #define XDPNET_BPF_STATS_H
 #include "common.h"
 #include "../../maps/stats.h"
+#include "../../maps/flows.h"
 
 static __always_inline struct xdpnet_port_stats *stats_of(__u32 slot)
 {
@@ -28,8 +29,37 @@ static __always_inline void drop_count(struct xdpnet_port_stats *st, int reason)
 		st->drops[reason]++;
 }
 
-/* Count a drop under its reason and return the XDP verdict. */
+/* The CPU's current flow (flow.h made it so) records a drop of its packet. */
+static __always_inline void flow_note_drop(int reason)
+{
+	struct xdpnet_flow_cpu *fc;
+	struct xdpnet_flow *f;
+	__u32 zero = 0, idx;
+
+	fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	if (!fc || !fc->cur)
+		return;
+	idx = fc->cur - 1;
+	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+	if (!f)
+		return;
+	f->flags |= XDPNET_FLOW_DROPPED;
+	f->drop_reason = reason;
+	f->drops++;
+}
+
+/* Count a drop of the packet being processed by xdpnet_ingress (on the port
+ * and on its flow) and return the XDP verdict. */
 static __always_inline int xdp_drop(struct xdpnet_port_stats *st, int reason)
+{
+	drop_count(st, reason);
+	flow_note_drop(reason);
+	return XDP_DROP;
+}
+
+/* The same for frames no flow is current for: dropped before accounting,
+ * or a copy in the devmap's egress program. */
+static __always_inline int xdp_drop_port(struct xdpnet_port_stats *st, int reason)
 {
 	drop_count(st, reason);
 	return XDP_DROP;

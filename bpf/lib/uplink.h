@@ -136,6 +136,7 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 		meta->magic = XDPNET_META_MAGIC;
 		meta->ifindex = c->uplink_ifindex;
 		ctr_add(st, XDPNET_CTR_NAT_SLOW, 1);
+		flow_out(p, c->uplink_slot); /* tc sends it on */
 		return ROUTE_PASS;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
@@ -163,6 +164,7 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 	    XDP_REDIRECT)
 		return -XDPNET_DROP_NO_TX_PORT;
 	ctr_add(st, XDPNET_CTR_NAT_OUT, 1);
+	flow_out(p, c->uplink_slot);
 	ctr_inc_slot(c->uplink_slot, XDPNET_CTR_TX_UNICAST);
 	return ROUTE_REDIRECT;
 }

@@ -21,6 +21,7 @@
 
 #include "common.h"
 #include "csum.h"
+#include "flow.h"
 #include "l3.h"
 #include "nat.h"
 #include "parse.h"
@@ -317,8 +318,10 @@ static __always_inline int ipv4_csum_finish(struct xdp_md *ctx, struct pkt *p,
 static __always_inline int xlate_xdp(struct xdp_md *ctx, struct pkt *p, const struct tuple *t,
 				     const struct xdpnet_ct *ct, struct xdpnet_port_stats *st)
 {
-	int r = xdpnet_xlate(ctx, l2_len(p), ct, t->frag == FRAG_LATER);
+	int r;
 
+	flow_nat(p, ct->to_saddr, ct->to_daddr, ct->to_sport, ct->to_dport, ct->packets == 1);
+	r = xdpnet_xlate(ctx, l2_len(p), ct, t->frag == FRAG_LATER);
 	asm volatile("" : "+r"(r)); /* see drop_reason_clamp */
 	pkt_reload(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end);
 	if (r < 0)

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 5
+#define XDPNET_ABI_VERSION 6
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -298,7 +298,9 @@ struct xdpnet_config {
 			       0: bpf_ktime_get_coarse_ns(), which costs ~18 ns more */
 	__u8 limits;        /* per-address limits exist (xdpnet_limits) */
 	__u8 acl;           /* an ACL exists: xdpnet_aclcfg[gen] */
-	__u16 pad;
+	__u8 flow_bits;     /* per-flow accounting: log2 of each CPU's slots in
+			       xdpnet_flows; 0: off */
+	__u8 pad;
 };
 
 /*
@@ -480,6 +482,89 @@ struct xdpnet_acl_conn {
 	__u8 pad[3];
 };
 
+/*
+ * Per-flow accounting (policy telemetry.flows). A flow is one direction of a
+ * 5-tuple on one VLAN through one ingress port. Each CPU owns a region of
+ * xdpnet_flows (index cpu << flow_bits | slot) that only it writes, so the
+ * counters need no atomics. Slots are 2-way set associative (a pair of
+ * neighbours picked by a hash of the key): a new flow takes a free slot of
+ * its pair, else the one used longest ago, whose record goes to the
+ * xdpnet_flow_events ring buffer first (flow_evicted; flow_lost when the
+ * ring is full). Readers (the daemon, `xdpnet flows`) mmap the table and
+ * merge a flow's slots across CPUs. The first cache line is all a packet of
+ * a known flow touches.
+ */
+struct xdpnet_flow_key {
+	__u8 saddr[16]; /* IPv6, or IPv4-mapped (::ffff:a.b.c.d) */
+	__u8 daddr[16];
+	__be16 sport;   /* TCP/UDP; 0 for others and later fragments */
+	__be16 dport;   /* ICMP and ICMPv6: type << 8 | code */
+	__u8 proto;
+	__u8 in_slot;   /* ingress port */
+	__u16 vid;      /* the classified VLAN; 0 on an uplink */
+};
+
+enum xdpnet_flow_flags {
+	XDPNET_FLOW_FORWARDED = 1 << 0, /* sent out of a port (out_slot: the last one) */
+	XDPNET_FLOW_FLOODED = 1 << 1,   /* flooded to its VLAN */
+	XDPNET_FLOW_TO_HOST = 1 << 2,   /* passed to the host stack */
+	XDPNET_FLOW_DROPPED = 1 << 3,   /* dropped (drop_reason: the last reason) */
+	XDPNET_FLOW_NAT = 1 << 4,       /* translated: nat_* hold the rewrite */
+	XDPNET_FLOW_IPV6 = 1 << 5,      /* the key's addresses are IPv6 */
+};
+
+#define XDPNET_FLOW_TIME_SHIFT 20 /* `last` is the datapath clock >> this (~1 ms) */
+#define XDPNET_FLOW_BITS_MIN 8    /* per CPU, slots: 2^8 .. 2^24 */
+#define XDPNET_FLOW_BITS_MAX 24
+
+struct xdpnet_flow {
+	struct xdpnet_flow_key key;
+	__u64 packets;   /* since the flow took the slot */
+	__u64 bytes;     /* IP bytes (header and payload, as IPFIX counts) */
+	__u32 last;      /* datapath clock >> XDPNET_FLOW_TIME_SHIFT */
+	__u8 tcp_flags;  /* OR of the flags seen */
+	__u8 out_slot;   /* last egress port (flags & FORWARDED) */
+	__u8 flags;      /* enum xdpnet_flow_flags, OR of every packet's */
+	__u8 drop_reason; /* the last drop (enum xdpnet_drop_reason), 0: none */
+	/* Second cache line: written when the flow starts, drops or is
+	 * translated. */
+	__u64 first_ns;  /* datapath clock */
+	__u32 serial;    /* per CPU, new for every flow that takes a slot:
+			    (index, serial) names one flow's life in a slot */
+	__u32 drops;     /* packets dropped */
+	__be32 nat_saddr; /* the translation (flags & NAT) */
+	__be32 nat_daddr;
+	__be16 nat_sport;
+	__be16 nat_dport;
+	__u8 pad[36];
+};
+
+/* A record in the xdpnet_flow_events ring buffer: a flow pushed out of its
+ * slot by a new one, with its counters as they were. */
+struct xdpnet_flow_event {
+	struct xdpnet_flow flow;
+	__u32 index;     /* its slot in xdpnet_flows */
+	__u32 cpu;
+};
+
+/* Per CPU (xdpnet_flow_cpu[0]): the flow of the packet being processed, for
+ * the stages that record what happened to it. */
+struct xdpnet_flow_cpu {
+	__u32 cur;       /* slot index + 1; 0: none */
+	__u32 serial;    /* the last serial handed out on this CPU */
+};
+
+/* Loader/daemon-only (xdpnet_flow_exp, same indices as xdpnet_flows): what
+ * the daemon has exported of the flow in each slot, so a restarted daemon
+ * neither repeats nor loses records. */
+struct xdpnet_flow_exp {
+	__u32 serial;    /* the slot's flow these counts belong to */
+	__u32 drops;
+	__u64 packets;   /* exported so far */
+	__u64 bytes;
+	__u64 exported_ns; /* datapath clock of the last record (0: none yet) */
+};
+
 /* The single live-state record (array index 0). Writing active_gen is the
  * atomic switch between two fully built policy generations. */
 struct xdpnet_state {
@@ -626,7 +711,10 @@ struct xdpnet_gc {
 	X(REMARKED, "remarked", "packets over a rate that were remarked instead of dropped") \
 	X(LIMIT_FULL, "limit_full", "packets of a source the per-address limit table had no room for (the limit's shared bucket applied)") \
 	X(ACL_REPLY, "acl_reply", "packets a deny rule matched, let in as replies of a stateful allow") \
-	X(ACL_TRACK_FAILED, "acl_track_failed", "stateful allows whose connection could not be recorded (replies may be denied)")
+	X(ACL_TRACK_FAILED, "acl_track_failed", "stateful allows whose connection could not be recorded (replies may be denied)") \
+	X(FLOW_NEW, "flow_new", "flows that took a slot in the flow table")             \
+	X(FLOW_EVICTED, "flow_evicted", "flows pushed out of the flow table by a new one (their record went to the daemon)") \
+	X(FLOW_LOST, "flow_lost", "flows pushed out while the daemon's ring buffer was full (their last counts are lost)")
 
 #define XDPNET_ENUM_DROP(e, n, h) XDPNET_DROP_##e,
 enum xdpnet_drop_reason { XDPNET_DROP_NONE = 0, XDPNET_DROP_REASONS(XDPNET_ENUM_DROP) XDPNET_DROP_MAX };
@@ -685,6 +773,12 @@ XDPNET_STATIC_ASSERT((XDPNET_NH_CACHE_SIZE & (XDPNET_NH_CACHE_SIZE - 1)) == 0, "
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_frag_key) == 12, "frag key is 12 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_frag) == 24, "frag is 24 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_key) == 40, "flow key is 40 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow) == 128, "flow is two cache lines");
+XDPNET_STATIC_ASSERT(__builtin_offsetof(struct xdpnet_flow, first_ns) == 64, "a known flow's packet touches one line");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_event) == 136, "flow event is 136 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_cpu) == 8, "flow cpu is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_exp) == 32, "flow exp is 32 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 72, "gc is 72 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fdb_cache) == 32, "fdb cache entry is 32 bytes");

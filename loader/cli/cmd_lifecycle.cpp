@@ -8,6 +8,7 @@
 #include "cli/context.h"
 #include "datapath/error.h"
 #include "datapath/netdev.h"
+#include "telemetry/settings.h"
 
 namespace xdpnet::cli {
 namespace {
@@ -46,13 +47,23 @@ policy::Policy load(const std::string& file, const Context& ctx) {
     return pol;
 }
 
+// The telemetry section, for the daemon to follow (telemetry/settings.h).
+void record_telemetry(const policy::Policy& pol) {
+    if (!telemetry::write_settings(pol.instance, pol.telemetry))
+        spdlog::warn("could not record the telemetry settings at {} (a running daemon keeps "
+                     "its current ones)",
+                     telemetry::settings_path(pol.instance));
+}
+
 // Adopts a running instance and applies the policy to it (or only diffs).
 void apply_to_running(const policy::Policy& pol, const Context& ctx, bool dry_run) {
     auto inst = Instance::adopt(pol.instance);
     auto image = policy::compile(pol, netdev::host_resolver(), inst.slots());
     auto changes = inst.diff(image);
-    if (!dry_run)
+    if (!dry_run) {
         inst.apply(image);
+        record_telemetry(pol);
+    }
     if (ctx.json) {
         print_json(changes_json(changes, !dry_run));
         return;
@@ -86,6 +97,7 @@ void register_lifecycle(CLI::App& app, Context& ctx) {
         }
         auto image = policy::compile(pol, netdev::host_resolver());
         auto inst = Instance::create(image);
+        record_telemetry(pol);
         if (ctx.json)
             print_json({{"instance", inst.name()}, {"ports", image.ports.size()}, {"up", true}});
     });
@@ -105,6 +117,7 @@ void register_lifecycle(CLI::App& app, Context& ctx) {
             auto inst = Instance::adopt(name);
             ports = inst.ports().size();
             inst.destroy();
+            telemetry::remove_settings(name);
         } catch (const Error& e) {
             if (e.code() == ExitCode::Permission ||
                 (e.code() == ExitCode::NotRunning && !std::filesystem::exists(instance_dir(name))))
@@ -113,6 +126,7 @@ void register_lifecycle(CLI::App& app, Context& ctx) {
             // best effort, it must never leave the instance stuck.
             spdlog::warn("{}; removing its pins anyway", e.what());
             Instance::force_remove(name);
+            telemetry::remove_settings(name);
         }
         if (ctx.json)
             print_json({{"instance", name}, {"down", true}, {"ports", ports}});

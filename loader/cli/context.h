@@ -30,6 +30,7 @@ void register_nat(CLI::App& app, Context& ctx);
 void register_stats(CLI::App& app, Context& ctx);
 void register_controls(CLI::App& app, Context& ctx); // acl, police
 void register_daemon(CLI::App& app, Context& ctx);
+void register_flows(CLI::App& app, Context& ctx);
 
 /// Throws Error(Permission) unless the process can load and attach BPF.
 void require_privileges();

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
     cli::register_stats(app, ctx);
     cli::register_controls(app, ctx);
     cli::register_daemon(app, ctx);
+    cli::register_flows(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -254,6 +254,12 @@ Instance Instance::create(const policy::MapImage& image) {
     if (int err = bpf_map__set_max_entries(skel->maps.xdpnet_aclconn,
                                            std::max<uint32_t>(65536, image.acl_conn_size)))
         throw_sys("size", "xdpnet_aclconn", err);
+    // Flow accounting: each CPU's region of the table (sized even when the
+    // policy turns accounting off, so a later apply can turn it on).
+    const uint64_t flow_slots = uint64_t(libbpf_num_possible_cpus()) << flow_bits_for(image.flow_size);
+    for (struct bpf_map* m : {skel->maps.xdpnet_flows, skel->maps.xdpnet_flow_exp})
+        if (int err = bpf_map__set_max_entries(m, static_cast<__u32>(flow_slots)))
+            throw_sys("size", bpf_map__name(m), err);
     if (int err = xdpnet_bpf__load(skel.get()))
         throw_sys("load", "BPF programs (run with -v for the verifier log)", err);
 
@@ -354,12 +360,32 @@ void Instance::open_pins() {
     m_.acl = open("xdpnet_acl");
     m_.aclhits = open("xdpnet_aclhits");
     m_.aclconn = open("xdpnet_aclconn");
+    m_.flows = open("xdpnet_flows");
+    m_.flow_exp = open("xdpnet_flow_exp");
+    m_.flow_events = open("xdpnet_flow_events");
     p_.ingress = open("prog_ingress");
     p_.flood_egress = open("prog_flood_egress");
     p_.host_flood = open("prog_host_flood");
     p_.fdb_gc = open("prog_fdb_gc");
     p_.clock = open("prog_clock");
     p_.nat_slow = open("prog_nat_slow");
+}
+
+uint32_t Instance::flow_bits_for(uint32_t size) {
+    const uint64_t cpus = std::max(1, libbpf_num_possible_cpus());
+    const uint64_t per_cpu = (uint64_t(size) + cpus - 1) / cpus;
+    uint32_t bits = XDPNET_FLOW_BITS_MIN;
+    while (bits < XDPNET_FLOW_BITS_MAX && (uint64_t(1) << bits) < per_cpu)
+        bits++;
+    return bits;
+}
+
+uint32_t Instance::flow_bits() const {
+    const uint64_t per_cpu = maps::capacity(m_.flows) / std::max(1, libbpf_num_possible_cpus());
+    uint32_t bits = 0;
+    while ((uint64_t(1) << (bits + 1)) <= per_cpu)
+        bits++;
+    return bits;
 }
 
 struct xdpnet_state Instance::state() const {
@@ -878,6 +904,7 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
     write_controls(gen, image);
     struct xdpnet_config cfg = image.config;
     cfg.ns_per_jiffy = 1000000000u / kernel_hz();
+    cfg.flow_bits = image.flows ? static_cast<__u8>(flow_bits()) : 0;
     maps::update(m_.config, gen, cfg, "xdpnet_config");
 }
 
@@ -1069,6 +1096,14 @@ void Instance::apply(const policy::MapImage& image) {
                         std::to_string(maps::capacity(m_.ct)) +
                         ": it cannot grow while running; `xdpnet down` then `up` (tracked "
                         "connections are lost)");
+    if (flow_bits_for(image.flow_size) != flow_bits())
+        throw Error(ExitCode::Usage,
+                    "telemetry.flows.size changed (the running flow table has " +
+                        std::to_string(maps::capacity(m_.flows)) + " slots, this policy asks for " +
+                        std::to_string(uint64_t(libbpf_num_possible_cpus())
+                                       << flow_bits_for(image.flow_size)) +
+                        "): it cannot be resized while running; `xdpnet down` then `up` "
+                        "(current flow counters are lost)");
     auto st = state();
     uint32_t cur = st.active_gen & 1, next = cur ^ 1;
     auto live = ports_of_gen(cur);

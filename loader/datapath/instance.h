@@ -97,10 +97,18 @@ class Instance {
     static bool exists(const std::string& instance);
 
     const std::string& name() const { return name_; }
+    /// Where the instance's object `name` is pinned.
+    std::string pin_path(const std::string& name) const { return dir_ + "/" + name; }
     struct xdpnet_state state() const;
     struct xdpnet_config config() const;
     struct xdpnet_gc gc() const;
     uint32_t fdb_capacity() const;
+    /// Flow-table slots per CPU, as log2, for `size` slots in all on this
+    /// host's CPUs (rounded up to a power of two per CPU, within the ABI's
+    /// bounds): what `up` sizes xdpnet_flows for.
+    static uint32_t flow_bits_for(uint32_t size);
+    /// The running flow table's slots per CPU, as log2.
+    uint32_t flow_bits() const;
 
     /// Ports of the live generation, by slot.
     std::vector<LivePort> ports() const;
@@ -193,7 +201,8 @@ class Instance {
     struct {
         Fd state, config, portidx, ports, vlans, tx, flood, fdb, fdbver, maccnt, gc, stats, ifsave,
             gateway, routes, neigh, natcfg, fwd, ct, netname, ctcount, policers, buckets, limits,
-            limit_state, psec_mac, psec_ip, aclcfg, aclshape, acl, aclhits, aclconn;
+            limit_state, psec_mac, psec_ip, aclcfg, aclshape, acl, aclhits, aclconn, flows,
+            flow_exp, flow_events;
     } m_;
     struct {
         Fd ingress, flood_egress, host_flood, fdb_gc, clock, nat_slow;

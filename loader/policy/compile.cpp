@@ -165,6 +165,8 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
     MapImage img;
     img.instance = policy.instance;
     img.fdb_size = policy.fdb_size;
+    img.flow_size = policy.telemetry.flow_size;
+    img.flows = policy.telemetry.flows;
     img.xdp_mode = policy.xdp_mode;
     std::memset(&img.config, 0, sizeof(img.config));
     img.config.aging_ns = policy.mac_aging_ns;

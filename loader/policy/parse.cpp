@@ -35,7 +35,7 @@ constexpr uint8_t kProtoTcp = 6;  // IPPROTO_TCP
 constexpr uint8_t kProtoUdp = 17; // IPPROTO_UDP
 
 const std::vector<std::string_view> kTopKeys = {"instance", "bridge", "ports", "static_fdb",
-                                                "networks", "limits",  "acl"};
+                                                "networks", "limits", "acl",   "telemetry"};
 const std::vector<std::string_view> kNetworkKeys = {
     "name",       "vlan",          "gateway",  "uplink",         "masquerade",
     "port_range", "port_forwards", "timeouts", "max_connections"};
@@ -71,6 +71,19 @@ constexpr size_t kLimitsMax = 4096;
 constexpr uint8_t kProtoIcmp = 1;
 constexpr uint8_t kProtoIcmpv6 = 58;
 
+// Telemetry.
+const std::vector<std::string_view> kTelemetryKeys = {"flows", "prometheus", "ipfix", "jsonl"};
+const std::vector<std::string_view> kFlowsKeys = {"size", "idle_timeout", "active_timeout"};
+const std::vector<std::string_view> kPrometheusKeys = {"listen"};
+const std::vector<std::string_view> kIpfixKeys = {"collector", "transport", "template_refresh",
+                                                  "observation_domain"};
+constexpr uint64_t kFlowSizeMin = 1024;
+constexpr uint64_t kFlowSizeMax = 16777216;
+constexpr uint64_t kIdleTimeoutMaxNs = 3600 * kSecondNs;
+constexpr uint64_t kActiveTimeoutMaxNs = 86400 * kSecondNs;
+constexpr uint64_t kTemplateRefreshMaxNs = 3600 * kSecondNs;
+constexpr uint64_t kObservationDomainMax = 4294967295ull;
+
 /// "a list", "a mapping", ... for "expected X, got Y" messages.
 std::string kind(const YAML::Node& n) {
     switch (n.Type()) {
@@ -90,6 +103,21 @@ std::string kind(const YAML::Node& n) {
 /// True for scalars the author marked as strings: quoted, or tagged !!str.
 bool is_string_typed(const YAML::Node& n) {
     return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str";
+}
+
+/// A switch written without quotes: true/on or false/off (in the cases YAML
+/// writes them: on, On, ON). nullopt for anything else.
+std::optional<bool> switch_of(const YAML::Node& n) {
+    if (!n.IsScalar())
+        return std::nullopt;
+    const std::string& s = n.Scalar();
+    for (const char* word : {"true", "True", "TRUE", "on", "On", "ON"})
+        if (s == word)
+            return true;
+    for (const char* word : {"false", "False", "FALSE", "off", "Off", "OFF"})
+        if (s == word)
+            return false;
+    return std::nullopt;
 }
 
 /// Edit distance counting a swap of two neighbours as one edit ("vlna").
@@ -249,6 +277,16 @@ class Parser {
     void parse_limit(const YAML::Node& node, size_t index, Policy& p);
     void parse_acl(const Field& f, Policy& p);
     bool parse_acl_rule(const YAML::Node& node, size_t index, AclSpec& acl);
+    std::optional<uint64_t> duration_value(const Field& f, uint64_t min_ns, uint64_t max_ns,
+                                           const std::string& range);
+    std::optional<std::string> address_value(const Field& f, bool allow_port_zero);
+    enum class Form { Map, On, Off, Bad };
+    Form switch_or_map(const Field& f, const std::string& expected);
+    void parse_telemetry(const Field& f, Policy& p);
+    void parse_flows(const Field& f, TelemetrySpec& t);
+    void parse_prometheus(const Field& f, TelemetrySpec& t);
+    void parse_ipfix(const Field& f, TelemetrySpec& t);
+    void parse_jsonl(const Field& f, TelemetrySpec& t);
     void warn(SourceLoc at, std::string reason) {
         warnings_.push_back(Diagnostic{std::move(at), std::move(reason)});
     }
@@ -1572,6 +1610,247 @@ bool Parser::parse_acl_rule(const YAML::Node& node, size_t index, AclSpec& acl) 
     return true;
 }
 
+// ---------------------------------------------------------------- telemetry
+
+std::optional<uint64_t> Parser::duration_value(const Field& f, uint64_t min_ns, uint64_t max_ns,
+                                               const std::string& range) {
+    if (!has_value(f))
+        return std::nullopt;
+    if (!f.value.IsScalar()) {
+        error(f.value, f.key + ": expected a duration like 30s, got " + kind(f.value));
+        return std::nullopt;
+    }
+    const std::string& text = f.value.Scalar();
+    uint64_t ns = 0;
+    try {
+        ns = parse_duration_ns(text);
+    } catch (const std::invalid_argument& e) {
+        error(f.value, f.key + ": " + e.what());
+        return std::nullopt;
+    }
+    if (ns < min_ns || ns > max_ns) {
+        error(f.value, f.key + ": " + text + " is out of range; allowed: " + range);
+        return std::nullopt;
+    }
+    return ns;
+}
+
+/// A numeric "address:port" (parse_socket_address), as written.
+std::optional<std::string> Parser::address_value(const Field& f, bool allow_port_zero) {
+    if (f.value.IsSequence()) {
+        // An unquoted IPv6 address: "listen: [::1]" is a YAML list.
+        error(f.value, f.key + ": expected an address like \"127.0.0.1:9477\", got a list; quote IPv6 "
+                               "addresses (\"[::1]:9477\"): unquoted, [...] is a YAML list");
+        return std::nullopt;
+    }
+    const auto text = string_value(f);
+    if (!text)
+        return std::nullopt;
+    try {
+        parse_socket_address(*text, allow_port_zero);
+    } catch (const std::invalid_argument& e) {
+        error(value_loc(f), f.key + ": " + e.what());
+        return std::nullopt;
+    }
+    return text;
+}
+
+/// How a telemetry subsection is written: a mapping, or a switch (on/off,
+/// true/false). Anything else is reported, "expected <expected>".
+Parser::Form Parser::switch_or_map(const Field& f, const std::string& expected) {
+    if (f.value.IsNull()) {
+        error(f.key_node, f.key + ": has no value; write " + expected);
+        return Form::Bad;
+    }
+    if (f.value.IsMap())
+        return Form::Map;
+    if (!is_string_typed(f.value))
+        if (const auto on = switch_of(f.value))
+            return *on ? Form::On : Form::Off;
+    const bool quoted_switch = f.value.IsScalar() && is_string_typed(f.value) && switch_of(f.value);
+    error(f.value, f.key + ": expected " + expected + ", got " +
+                       (quoted_switch ? "the string \"" + f.value.Scalar() + "\" (remove the quotes)"
+                                      : kind(f.value)));
+    return Form::Bad;
+}
+
+void Parser::parse_telemetry(const Field& f, Policy& p) {
+    TelemetrySpec& t = p.telemetry;
+    t.loc = loc(f.key_node);
+    if (f.value.IsNull())
+        return; // "telemetry:" with nothing: all defaults
+    if (!f.value.IsMap()) {
+        error(f.value, "telemetry: expected a mapping of flows, prometheus, ipfix, jsonl; got " + kind(f.value));
+        return;
+    }
+    const Field *flows_f = nullptr, *ipfix_f = nullptr, *jsonl_f = nullptr;
+    const std::vector<Field> fs = fields(f.value, "in telemetry", kTelemetryKeys);
+    for (const Field& s : fs) {
+        if (s.key == "flows") {
+            flows_f = &s;
+            parse_flows(s, t);
+        } else if (s.key == "prometheus") {
+            parse_prometheus(s, t);
+        } else if (s.key == "ipfix") {
+            ipfix_f = &s;
+            parse_ipfix(s, t);
+        } else if (s.key == "jsonl") {
+            jsonl_f = &s;
+            parse_jsonl(s, t);
+        }
+    }
+    // IPFIX and JSON lines export flow records, which only flow accounting
+    // produces.
+    if (!t.flows) {
+        const std::string off = "flows: " + flows_f->value.Scalar() + " (line " +
+                                std::to_string(loc(flows_f->key_node).line) + ")";
+        if (t.ipfix)
+            error(ipfix_f->key_node, "ipfix exports flow records, and " + off +
+                                         " turns flow accounting off; remove ipfix or turn flows on");
+        if (t.jsonl)
+            error(jsonl_f->key_node, "jsonl writes flow records, and " + off +
+                                         " turns flow accounting off; remove jsonl or turn flows on");
+    }
+}
+
+void Parser::parse_flows(const Field& f, TelemetrySpec& t) {
+    switch (switch_or_map(f, "a mapping like { size: 262144, idle_timeout: 30s, active_timeout: 60s } "
+                             "or off")) {
+    case Form::Off:
+        t.flows = false;
+        return;
+    case Form::On:
+    case Form::Bad:
+        return;
+    case Form::Map:
+        break;
+    }
+    std::vector<Field> fs = fields(f.value, "in telemetry.flows", kFlowsKeys);
+    const Field *idle_f = nullptr, *active_f = nullptr;
+    bool timeouts_ok = true;
+    for (Field& s : fs) {
+        const std::string name = s.key;
+        s.key = "flows." + name; // for messages: "flows.size: ..."
+        if (name == "size") {
+            if (const auto v = uint_value(s, kFlowSizeMin, kFlowSizeMax))
+                t.flow_size = static_cast<uint32_t>(*v);
+        } else if (name == "idle_timeout") {
+            idle_f = &s;
+            const auto ns = duration_value(s, kSecondNs, kIdleTimeoutMaxNs, "1s..1h");
+            t.idle_timeout_ns = ns.value_or(t.idle_timeout_ns);
+            timeouts_ok &= ns.has_value();
+        } else if (name == "active_timeout") {
+            active_f = &s;
+            const auto ns = duration_value(s, kSecondNs, kActiveTimeoutMaxNs, "1s..24h");
+            t.active_timeout_ns = ns.value_or(t.active_timeout_ns);
+            timeouts_ok &= ns.has_value();
+        }
+    }
+    if (timeouts_ok && t.active_timeout_ns < t.idle_timeout_ns) {
+        // The defaults are in order, so at least one of the two is written.
+        const auto shown = [](const Field* field, const char* dflt) {
+            return field ? field->value.Scalar() : std::string(dflt) + ", the default";
+        };
+        warn(loc((active_f ? active_f : idle_f)->value),
+             "flows.active_timeout (" + shown(active_f, "60s") + ") is shorter than idle_timeout (" +
+                 shown(idle_f, "30s") + "): a flow that goes idle is exported at the active timeout first, and "
+                 "ends only when the idle timeout passes; set active_timeout to at least idle_timeout");
+    }
+}
+
+void Parser::parse_prometheus(const Field& f, TelemetrySpec& t) {
+    switch (switch_or_map(f, "a mapping like { listen: \"127.0.0.1:9477\" } or off")) {
+    case Form::Off:
+        t.prometheus_listen.reset();
+        return;
+    case Form::On:
+    case Form::Bad:
+        return; // on: the default address
+    case Form::Map:
+        break;
+    }
+    for (Field s : fields(f.value, "in telemetry.prometheus", kPrometheusKeys)) {
+        s.key = "prometheus." + s.key;
+        if (auto addr = address_value(s, /*allow_port_zero=*/true))
+            t.prometheus_listen = std::move(addr);
+    }
+}
+
+void Parser::parse_ipfix(const Field& f, TelemetrySpec& t) {
+    const std::string example = "{ collector: \"192.0.2.10:4739\" }";
+    switch (switch_or_map(f, "a mapping like " + example + " or off")) {
+    case Form::Off:
+    case Form::Bad:
+        return;
+    case Form::On:
+        error(f.value, "ipfix: on needs a collector; write ipfix: " + example);
+        return;
+    case Form::Map:
+        break;
+    }
+    IpfixSpec spec;
+    spec.loc = loc(f.key_node);
+    bool have_collector = false;
+    const size_t errors_before = diags_.size();
+    for (Field s : fields(f.value, "in telemetry.ipfix", kIpfixKeys)) {
+        const std::string name = s.key;
+        s.key = "ipfix." + name;
+        if (name == "collector") {
+            have_collector = true;
+            if (auto addr = address_value(s, /*allow_port_zero=*/false))
+                spec.collector = std::move(*addr);
+        } else if (name == "transport") {
+            if (const auto text = string_value(s)) {
+                if (*text == "udp")
+                    spec.transport = IpfixSpec::Transport::Udp;
+                else if (*text == "tcp")
+                    spec.transport = IpfixSpec::Transport::Tcp;
+                else
+                    error(s.value, s.key + ": '" + *text + "' is not an IPFIX transport; expected udp or tcp");
+            }
+        } else if (name == "template_refresh") {
+            spec.template_refresh_ns = duration_value(s, kSecondNs, kTemplateRefreshMaxNs, "1s..1h")
+                                           .value_or(spec.template_refresh_ns);
+        } else if (name == "observation_domain") {
+            if (const auto v = uint_value(s, 0, kObservationDomainMax))
+                spec.observation_domain = static_cast<uint32_t>(*v);
+        }
+    }
+    if (!have_collector)
+        error(f.value, "ipfix has no 'collector'; set it to the collector's address and port, like "
+                       "\"192.0.2.10:4739\"");
+    if (diags_.size() == errors_before)
+        t.ipfix = std::move(spec);
+}
+
+void Parser::parse_jsonl(const Field& f, TelemetrySpec& t) {
+    const std::string expected = "write an absolute path like /var/log/xdpnet/flows.jsonl, or \"-\" for stdout";
+    if (!is_string_typed(f.value)) {
+        if (const auto on = switch_of(f.value)) {
+            if (*on)
+                error(f.value, "jsonl: '" + f.value.Scalar() + "' is not a path; " + expected);
+            else
+                t.jsonl.reset(); // off
+            return;
+        }
+    }
+    const auto path = string_value(f);
+    if (!path)
+        return;
+    if (path->empty()) {
+        error(value_loc(f), "jsonl: the path is empty; " + expected);
+    } else if (*path == "-") {
+        t.jsonl = *path;
+    } else if (path->front() != '/') {
+        error(f.value, "jsonl: '" + *path + "' is a relative path; the daemon runs in /, so " + expected);
+    } else if (path->back() == '/') {
+        error(f.value, "jsonl: '" + *path + "' names a directory; write the file's path, like "
+                                            "/var/log/xdpnet/flows.jsonl");
+    } else {
+        t.jsonl = *path;
+    }
+}
+
 Policy Parser::run(const std::string& text) {
     Policy p;
     p.file = file_;
@@ -1591,7 +1870,7 @@ Policy Parser::run(const std::string& text) {
     const YAML::Node& root = docs[0];
     if (!root.IsMap()) {
         error(root, "the policy must be a mapping with the keys instance, bridge, ports, "
-                    "static_fdb, networks, limits, acl; got " + kind(root));
+                    "static_fdb, networks, limits, acl, telemetry; got " + kind(root));
         throw PolicyError(std::move(diags_));
     }
 
@@ -1621,6 +1900,8 @@ Policy Parser::run(const std::string& text) {
             parse_limits(*f, p);
         if (const Field* f = find("acl"))
             parse_acl(*f, p); // after ports: rules name them
+        if (const Field* f = find("telemetry"))
+            parse_telemetry(*f, p);
     } catch (const YAML::Exception& e) {
         // Should not happen (we only read scalars we type-checked), but never
         // let a yaml-cpp exception escape as something else than a PolicyError.

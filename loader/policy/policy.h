@@ -227,6 +227,43 @@ std::pair<uint32_t, std::optional<uint16_t>> parse_forward_target(const std::str
 std::pair<uint32_t, uint8_t> parse_ipv4_cidr(const std::string& text);
 std::string format_ipv4(uint32_t host_order);
 
+/// A numeric socket address: "a.b.c.d:port" or "[v6]:port". Host names are
+/// not accepted (nothing is resolved).
+struct SocketAddress {
+    uint8_t family = 0;             // 4 or 6
+    std::array<uint8_t, 16> addr{}; // network-order bytes (IPv4: the first 4)
+    uint16_t port = 0;              // host byte order
+};
+
+/// Parses "127.0.0.1:9477" or "[::1]:9477" (an IPv6 address needs the
+/// brackets). Port 0 is accepted only when allow_port_zero (a listen address:
+/// the kernel picks a port). Throws std::invalid_argument with a reason. The
+/// daemon's listen addresses and the policy's telemetry addresses both go
+/// through it, so they accept the same syntax.
+SocketAddress parse_socket_address(const std::string& text, bool allow_port_zero);
+
+/// telemetry.ipfix: where flow records are exported, as IPFIX (RFC 7011).
+struct IpfixSpec {
+    std::string collector; // "host:port" as written (IPv4 literal:port or [IPv6]:port)
+    enum class Transport { Udp, Tcp } transport = Transport::Udp;
+    uint64_t template_refresh_ns = 60ull * 1000000000ull; // 60s
+    uint32_t observation_domain = 1;
+    SourceLoc loc;         // the `ipfix` key
+};
+
+/// The `telemetry` section: flow accounting and the exporters. Absent: these
+/// defaults (flows on, Prometheus on 127.0.0.1:9477, no IPFIX, no JSON lines).
+struct TelemetrySpec {
+    bool flows = true;                                  // per-flow accounting in the datapath
+    uint32_t flow_size = 65536;                         // flow table slots in total (all CPUs)
+    uint64_t idle_timeout_ns = 30ull * 1000000000ull;   // 30s
+    uint64_t active_timeout_ns = 60ull * 1000000000ull; // 60s
+    std::optional<std::string> prometheus_listen = "127.0.0.1:9477"; // nullopt: no endpoint
+    std::optional<IpfixSpec> ipfix;   // nullopt: no IPFIX export
+    std::optional<std::string> jsonl; // absolute path, or "-" for stdout; nullopt: none
+    SourceLoc loc;                    // the `telemetry` key (when present)
+};
+
 enum class XdpMode { Native, Generic };
 
 struct Policy {
@@ -240,6 +277,7 @@ struct Policy {
     std::vector<NetworkSpec> networks;
     std::vector<LimitSpec> limits;
     AclSpec acl;
+    TelemetrySpec telemetry;
     /// Not errors, but worth saying (a rule no packet can reach, ...).
     std::vector<Diagnostic> warnings;
 };
@@ -309,6 +347,8 @@ struct MapImage {
     uint32_t limit_sources = 0;
     AclImage acl;
     uint32_t acl_conn_size = 0; // stateful ACL connections; 0: none
+    uint32_t flow_size = 65536; // flow table slots asked for (telemetry.flows.size)
+    bool flows = true;          // per-flow accounting on (config.flow_bits set by the loader)
     struct AclRuleNote {
         std::string text; // "deny icmp from_vlan 20 to 10.0.10.0/24"
         int line = 0;

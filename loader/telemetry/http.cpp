@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <stdexcept>
+
+#include "policy/policy.h"
 
 namespace xdpnet::telemetry {
 
@@ -33,37 +34,21 @@ std::optional<HttpRequest> parse_request_line(std::string_view line) {
 }
 
 sockaddr_storage parse_listen_address(const std::string& text, socklen_t* len) {
+    // One syntax for --prometheus and the policy's telemetry addresses.
+    const policy::SocketAddress a = policy::parse_socket_address(text, /*allow_port_zero=*/true);
     sockaddr_storage ss{};
-    std::string host, port;
-    if (!text.empty() && text.front() == '[') {
-        const size_t close = text.find(']');
-        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
-            throw std::invalid_argument("'" + text + "': expected [IPv6]:port");
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-    } else {
-        const size_t colon = text.rfind(':');
-        if (colon == std::string::npos)
-            throw std::invalid_argument("'" + text + "': expected address:port");
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-    }
-    unsigned p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p > 65535)
-        throw std::invalid_argument("'" + text + "': the port must be a number 0-65535");
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    if (a.family == 4) {
+        auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
         v4->sin_family = AF_INET;
-        v4->sin_port = htons(static_cast<uint16_t>(p));
+        v4->sin_port = htons(a.port);
+        std::memcpy(&v4->sin_addr, a.addr.data(), sizeof(v4->sin_addr));
         *len = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(static_cast<uint16_t>(p));
-        *len = sizeof(*v6);
     } else {
-        throw std::invalid_argument("'" + text + "': '" + host + "' is not an IPv4 or IPv6 address");
+        auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(a.port);
+        std::memcpy(&v6->sin6_addr, a.addr.data(), sizeof(v6->sin6_addr));
+        *len = sizeof(*v6);
     }
     return ss;
 }

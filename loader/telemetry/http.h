@@ -31,8 +31,9 @@ struct HttpRequest {
 /// Parses "GET /metrics?x HTTP/1.1"; nullopt when it is not a request line.
 std::optional<HttpRequest> parse_request_line(std::string_view line);
 
-/// "host:port" or "[v6]:port" (host may be a name-free address only) into a
-/// socket address; throws std::invalid_argument with the reason.
+/// "a.b.c.d:port" or "[v6]:port" (numeric, port 0..65535: the policy's
+/// parse_socket_address) into a socket address; throws std::invalid_argument
+/// with the reason.
 sockaddr_storage parse_listen_address(const std::string& text, socklen_t* len);
 
 /// The reason phrase of the status codes the daemon uses.

@@ -315,4 +315,21 @@ std::vector<uint8_t> IpfixEncoder::templates_message(uint32_t export_time_s) con
     return build_message(b, export_time_s, sequence_, domain_);
 }
 
+size_t ipfix_record_count(const std::vector<uint8_t>& msg) {
+    auto be16 = [&](size_t at) { return static_cast<size_t>(msg[at] << 8 | msg[at + 1]); };
+    if (msg.size() < kIpfixHeaderLen || be16(2) != msg.size())
+        return 0;
+    size_t n = 0;
+    for (size_t at = kIpfixHeaderLen; at + kSetHeaderLen <= msg.size();) {
+        const size_t id = be16(at), len = be16(at + 2);
+        if (len < kSetHeaderLen || at + len > msg.size())
+            return 0;
+        for (const auto& t : kTemplates)
+            if (t.id == id)
+                n += (len - kSetHeaderLen) / record_len(t);
+        at += len;
+    }
+    return n;
+}
+
 } // namespace xdpnet::telemetry

@@ -49,6 +49,10 @@ inline constexpr size_t kIpfixHeaderLen = 16;
 /// the templates always travel in one message.
 inline constexpr size_t kIpfixMinMessage = 216;
 
+/// Data records in one message IpfixEncoder made (for counting what was
+/// sent); 0 for a malformed message.
+size_t ipfix_record_count(const std::vector<uint8_t>& msg);
+
 /// Which of the three templates a record is encoded with.
 uint16_t ipfix_template_for(const FlowRecord& r);
 

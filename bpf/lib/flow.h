@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Stage 2c: per-flow accounting (abi.h: struct xdpnet_flow). After the frame's
+ * VLAN is known, its flow is found in this CPU's region of xdpnet_flows or
+ * takes a slot there; the later stages record on it (through p->flow) where
+ * the packet went, what NAT made of it, or why it was dropped (stats.h).
+ *
+ * The key is built as five 64-bit words (IPv4 as IPv4-mapped IPv6), hashed
+ * with multiplies, and compared word by word: no helper call, no lock. IPv6
+ * extension headers are not walked: such a flow's protocol is the first
+ * next header and its ports are 0.
+ */
+#ifndef XDPNET_BPF_FLOW_H
+#define XDPNET_BPF_FLOW_H
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+
+#include "common.h"
+#include "l3.h"
+#include "stats.h"
+#include "../../maps/flows.h"
+
+#ifndef ETH_P_IPV6
+#define ETH_P_IPV6 0x86DD
+#endif
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+
+union flow_words {
+	struct xdpnet_flow_key k;
+	__u64 w[5];
+};
+
+/* The transport fields of a flow at l4 (not a later fragment): ports, or
+ * ICMP's type and code as the destination port, and TCP's flags. */
+static __always_inline void flow_l4(union flow_words *fw, __u8 proto, void *l4, void *end,
+				    __u8 *tcp_flags)
+{
+	__u8 *b = l4;
+
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		if ((void *)(b + 4) > end)
+			return;
+		fw->k.sport = *(__be16 *)b;
+		fw->k.dport = *(__be16 *)(b + 2);
+		if (proto == IPPROTO_TCP && (void *)(b + 14) <= end)
+			*tcp_flags = b[13];
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		if ((void *)(b + 2) > end)
+			return;
+		fw->k.dport = *(__be16 *)b; /* type, code */
+	}
+}
+
+/* Fills the key of an IPv4 or IPv6 frame and returns its IP length (what
+ * IPFIX's octet counts count: IP header and payload); 0 when it is not IP
+ * (or its header is cut short: a later stage drops it, unaccounted). */
+static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, union flow_words *fw,
+					 __u8 *tcp_flags, __u8 *v6)
+{
+	__be16 eproto = l3_proto(p);
+	void *l3 = p->data + l2_len(p);
+
+	__u32 len;
+
+	fw->w[4] = 0;
+	if (eproto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > p->end || ip->ihl < 5)
+			return 0;
+		fw->w[0] = 0;
+		fw->w[1] = 0xffff0000ULL | ((__u64)ip->saddr << 32);
+		fw->w[2] = 0;
+		fw->w[3] = 0xffff0000ULL | ((__u64)ip->daddr << 32);
+		fw->k.proto = ip->protocol;
+		if (!(ip->frag_off & bpf_htons(0x1fff)))
+			flow_l4(fw, ip->protocol, l3 + ip->ihl * 4, p->end, tcp_flags);
+		*v6 = 0;
+		len = bpf_ntohs(ip->tot_len);
+	} else if (eproto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > p->end)
+			return 0;
+		__builtin_memcpy(fw->k.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(fw->k.daddr, &ip6->daddr, 16);
+		fw->k.proto = ip6->nexthdr;
+		flow_l4(fw, ip6->nexthdr, ip6 + 1, p->end, tcp_flags);
+		*v6 = XDPNET_FLOW_IPV6;
+		len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	} else {
+		return 0;
+	}
+	fw->k.in_slot = in_slot;
+	fw->k.vid = p->vid;
+	return len ? len : 1;
+}
+
+static __always_inline int flow_key_eq(const struct xdpnet_flow *f, const union flow_words *fw)
+{
+	const __u64 *w = (const __u64 *)&f->key;
+
+	return w[0] == fw->w[0] && w[1] == fw->w[1] && w[2] == fw->w[2] && w[3] == fw->w[3] &&
+	       w[4] == fw->w[4];
+}
+
+static __always_inline __u64 flow_hash(const union flow_words *fw)
+{
+	__u64 h = (fw->w[0] ^ fw->w[2]) * 0x165667B19E3779F9ULL;
+
+	h ^= fw->w[1] * 0x9E3779B97F4A7C15ULL;
+	h ^= fw->w[3] * 0xC2B2AE3D27D4EB4FULL;
+	h ^= fw->w[4] * 0x27D4EB2F165667C5ULL;
+	return h ^ (h >> 29);
+}
+
+/* A flow leaves its slot: its record goes to the daemon's ring buffer (no
+ * wakeup: the daemon polls), or is counted as lost when the ring is full. */
+static __always_inline void flow_evict(const struct xdpnet_flow *f, __u32 index, __u32 cpu,
+				       struct xdpnet_port_stats *st)
+{
+	struct xdpnet_flow_event *e = bpf_ringbuf_reserve(&xdpnet_flow_events, sizeof(*e), 0);
+
+	if (!e) {
+		ctr_add(st, XDPNET_CTR_FLOW_LOST, 1);
+		return;
+	}
+	__builtin_memcpy(&e->flow, f, sizeof(*f));
+	e->index = index;
+	e->cpu = cpu;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	ctr_add(st, XDPNET_CTR_FLOW_EVICTED, 1);
+}
+
+/* Of a slot pair holding two other flows: the one seen longest ago. */
+static __always_inline int flow_older(const struct xdpnet_flow *a, const struct xdpnet_flow *b)
+{
+	return (__s32)(a->last - b->last) <= 0;
+}
+
+/* Accounts the frame to its flow and makes it the CPU's current flow. Sets
+ * p->flow (NULL: not accounted: accounting off, not IP, or no slot). */
+static __always_inline void flow_account(struct pkt *p, const struct xdpnet_config *cfg,
+					 __u32 in_slot, __u64 now, struct xdpnet_port_stats *st)
+{
+	__u32 zero = 0, bits = cfg->flow_bits, cpu, base, idx;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	struct xdpnet_flow *a, *b, *f;
+	union flow_words fw;
+	__u8 tcp_flags = 0, v6;
+	__u32 len;
+
+	p->flow = 0;
+	if (!fc)
+		return;
+	fc->cur = 0;
+	if (!bits || bits > XDPNET_FLOW_BITS_MAX)
+		return;
+	len = flow_key_of(p, in_slot, &fw, &tcp_flags, &v6);
+	if (!len)
+		return;
+	cpu = bpf_get_smp_processor_id();
+	base = cpu << bits;
+	idx = base | ((__u32)flow_hash(&fw) & (((1u << bits) - 1) & ~1u));
+	a = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+	if (!a)
+		return;
+	f = a;
+	if (!flow_key_eq(a, &fw)) {
+		idx |= 1;
+		b = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+		if (!b)
+			return;
+		f = b;
+		if (!flow_key_eq(b, &fw)) {
+			/* A new flow: a free slot of the pair, else the older. */
+			if (!a->packets || (b->packets && flow_older(a, b))) {
+				f = a;
+				idx &= ~1u;
+			}
+			if (f->packets)
+				flow_evict(f, idx, cpu, st);
+			__builtin_memcpy(&f->key, &fw.k, sizeof(fw.k));
+			f->packets = 0;
+			f->bytes = 0;
+			f->tcp_flags = 0;
+			f->out_slot = 0;
+			f->flags = v6;
+			f->drop_reason = 0;
+			f->first_ns = now;
+			f->serial = ++fc->serial;
+			f->drops = 0;
+			f->nat_saddr = 0;
+			f->nat_daddr = 0;
+			f->nat_sport = 0;
+			f->nat_dport = 0;
+			ctr_add(st, XDPNET_CTR_FLOW_NEW, 1);
+		}
+	}
+	f->packets++;
+	f->bytes += len;
+	f->last = now >> XDPNET_FLOW_TIME_SHIFT;
+	f->tcp_flags |= tcp_flags;
+	fc->cur = idx + 1;
+	p->flow = f;
+}
+
+/* Where the current packet went. */
+static __always_inline void flow_out(const struct pkt *p, __u32 out_slot)
+{
+	if (p->flow) {
+		p->flow->out_slot = out_slot;
+		p->flow->flags |= XDPNET_FLOW_FORWARDED;
+	}
+}
+
+static __always_inline void flow_flag(const struct pkt *p, __u8 flag)
+{
+	if (p->flow)
+		p->flow->flags |= flag;
+}
+
+/* What NAT made of the current packet (recorded once per flow, and again
+ * whenever a connection is new: its port may differ from an earlier one). */
+static __always_inline void flow_nat(const struct pkt *p, __be32 saddr, __be32 daddr,
+				     __be16 sport, __be16 dport, int renew)
+{
+	struct xdpnet_flow *f = p->flow;
+
+	if (!f || ((f->flags & XDPNET_FLOW_NAT) && !renew))
+		return;
+	f->nat_saddr = saddr;
+	f->nat_daddr = daddr;
+	f->nat_sport = sport;
+	f->nat_dport = dport;
+	f->flags |= XDPNET_FLOW_NAT;
+}
+
+#endif
