@@ -136,7 +136,10 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 		meta->magic = XDPNET_META_MAGIC;
 		meta->ifindex = c->uplink_ifindex;
 		ctr_add(st, XDPNET_CTR_NAT_SLOW, 1);
-		flow_out(p, c->uplink_slot); /* tc sends it on */
+		flow_out(p, c->uplink_slot); /* tc translates and sends it on */
+		if (ct)
+			flow_nat(p, ct->to_saddr, ct->to_daddr, ct->to_sport, ct->to_dport,
+				 ct->packets == 1);
 		return ROUTE_PASS;
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
