@@ -18,7 +18,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
   iproute2 ethtool iputils-ping arping iperf3 tcpdump netcat-openbsd traceroute nftables curl
   python3 python3-scapy python3-pytest gnuplot-nox
-  prometheus
+  prometheus nfdump tshark
 )
 
 need_root() {
@@ -42,18 +42,23 @@ deps() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # promtool (the tests check the daemon's /metrics with it) comes only in
-  # Debian's prometheus package: its server must not start, now or at boot.
-  local held=0 prom=0
-  [[ " ${missing[*]} " == *" prometheus "* ]] && prom=1
-  if [ "$prom" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  # Debian's prometheus package, nfcapd (an IPFIX collector the tests send
+  # to) in nfdump: their servers must not start, now or at boot.
+  local held=0 svc=()
+  for p in prometheus nfdump; do
+    [[ " ${missing[*]} " == *" $p "* ]] && svc+=("$p")
+  done
+  if [ ${#svc[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     held=1
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}" || { [ "$held" = 1 ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
   [ "$held" = 1 ] && rm -f /usr/sbin/policy-rc.d
-  if [ "$prom" = 1 ] && command -v systemctl >/dev/null; then
-    systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  if [ ${#svc[@]} -gt 0 ] && command -v systemctl >/dev/null; then
+    for p in "${svc[@]}"; do
+      systemctl disable --now "$p.service" >/dev/null 2>&1 || true
+    done
   fi
 }
 
