@@ -254,3 +254,6 @@ run nsenter --net="/run/netns/${P}lan" "$XDPNET" -i "${P}lan" fdb show || fail "
 echo
 run "$XDPNET" -i "$INSTANCE" stats || fail "xdpnet stats"
 
+
+step "every flow the datapath saw, with its outcome (per-flow counters, no daemon needed)"
+run "$XDPNET" -i "$INSTANCE" flows --top 12 || fail "xdpnet flows"
