@@ -520,6 +520,8 @@ std::vector<Change> Instance::diff(const policy::MapImage& image) const {
         out.push_back({"change", "bridge", "mac_aging",
                        std::to_string(cfg.aging_ns / 1000000000ull) + "s -> " +
                            std::to_string(image.config.aging_ns / 1000000000ull) + "s"});
+    if (bool(cfg.flow_bits) != image.flows)
+        out.push_back({"change", "telemetry", "flows", image.flows ? "off -> on" : "on -> off"});
     const char* want_mode = image.xdp_mode == policy::XdpMode::Generic ? "generic" : "native";
     std::string moved;
     for (const auto& lp : ports())
