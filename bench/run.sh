@@ -4,7 +4,8 @@
 #   sudo bench/run.sh [--build-dir DIR] [--runs N] [--quick] [--duration S]
 #                     [--cpu C] [--xdpnet PATH] [--no-xdpnet]
 #                     [--no-nat | --nat-only] [--nat-flows N] [--no-nat-scale] [--nat-max-conns N]
-#                     [--no-controls | --controls-only] [-- XDPNET-BENCH-ARGS]
+#                     [--no-controls | --controls-only] [--no-flows | --flows-only]
+#                     [--flow-size N] [--export-flows N] [--export-runs N] [-- XDPNET-BENCH-ARGS]
 #
 # Builds a private topology (prefix xb: veths xbp0..4 in the root namespace,
 # peers xbvN in namespaces xbnsN; a Linux bridge over xbb0/xbb1 in namespace
@@ -32,6 +33,15 @@ USE_NAT=1
 NAT_ONLY=0
 CONTROLS=1      # the per-VM controls part (policing, ACL sizes, nftables limit)
 CONTROLS_ONLY=0
+FLOWS=1         # the flow accounting part (issue 5): cost with vs without, export throughput
+FLOWS_ONLY=0
+# The bench instance's flow table (telemetry.flows.size, fixed at `up`): room
+# for the export part's flows (2-way sets per CPU: keep it under 3/4 full).
+FLOW_SIZE=262144
+EXPORT_FLOWS=100000 # active flows the daemon exports every interval
+EXPORT_RUNS=3       # runs per exporter (IPFIX, JSON lines)
+EXPORT_WARMUP=2     # seconds of the daemon's rounds before the measured window
+EXPORT_WINDOW=9     # seconds measured
 NAT_FLOWS=16384
 NAT_SCALE=1
 # The NAT instance's connection table (preallocated at up, two entries of
@@ -40,7 +50,7 @@ NAT_SCALE=1
 NAT_MAX_CONNS=4194304
 PY=/usr/bin/python3 # Debian's; the python3 on PATH may be another one
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [[ $# -gt 0 ]]; do
     case $1 in
     --build-dir) BUILD=$(realpath "$2"); shift 2 ;;
@@ -56,7 +66,12 @@ while [[ $# -gt 0 ]]; do
     --no-nat-scale) NAT_SCALE=0; shift ;;
     --nat-max-conns) NAT_MAX_CONNS=$2; shift 2 ;;
     --no-controls) CONTROLS=0; shift ;;
-    --controls-only) CONTROLS_ONLY=1; USE_NAT=0; shift ;;
+    --controls-only) CONTROLS_ONLY=1; USE_NAT=0; FLOWS=0; shift ;;
+    --no-flows) FLOWS=0; shift ;;
+    --flows-only) FLOWS_ONLY=1; USE_NAT=0; CONTROLS=0; shift ;;
+    --flow-size) FLOW_SIZE=$2; shift 2 ;;
+    --export-flows) EXPORT_FLOWS=$2; shift 2 ;;
+    --export-runs) EXPORT_RUNS=$2; shift 2 ;;
     --) shift; EXTRA=("$@"); break ;;
     -h | --help) usage ;;
     *) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -66,10 +81,12 @@ if [[ $QUICK == 1 ]]; then
     RUNS=3
     DURATION=0.5
     REPEAT=1000000
+    EXPORT_RUNS=1
+    EXPORT_WINDOW=5
 fi
 # Quick and partial (-- ARGS) runs write to results/quick/, so they never
 # overwrite the data of the last full run.
-if [[ $QUICK == 1 || $NAT_ONLY == 1 || $CONTROLS_ONLY == 1 || ${#EXTRA[@]} -gt 0 ]]; then
+if [[ $QUICK == 1 || $NAT_ONLY == 1 || $CONTROLS_ONLY == 1 || $FLOWS_ONLY == 1 || ${#EXTRA[@]} -gt 0 ]]; then
     RESULTS=$HERE/results/quick
 fi
 if [[ $NAT_ONLY == 1 && $USE_NAT == 0 ]]; then
@@ -77,6 +94,15 @@ if [[ $NAT_ONLY == 1 && $USE_NAT == 0 ]]; then
     exit 2
 fi
 [[ $RUNS -ge 1 ]] || { echo "run.sh: --runs must be >= 1" >&2; exit 2; }
+if [[ $FLOWS_ONLY == 1 && ($FLOWS == 0 || $NAT_ONLY == 1 || $CONTROLS_ONLY == 1) ]]; then
+    echo "run.sh: --flows-only contradicts --no-flows, --nat-only and --controls-only" >&2
+    exit 2
+fi
+[[ $EXPORT_RUNS -ge 1 && $EXPORT_FLOWS -ge 1 ]] || { echo "run.sh: --export-runs and --export-flows must be >= 1" >&2; exit 2; }
+if ((EXPORT_FLOWS * 4 > FLOW_SIZE * 3)); then
+    echo "run.sh: --export-flows $EXPORT_FLOWS needs --flow-size of at least $((EXPORT_FLOWS * 4 / 3 + 1))" >&2
+    exit 2
+fi
 [[ $(id -u) == 0 ]] || { echo "run.sh: needs root (BPF, netns)" >&2; exit 4; }
 
 XDPNET=${XDPNET:-$BUILD/loader/xdpnet}
@@ -102,6 +128,10 @@ NPORTS=5 # xbp0..xbp4
 TMP=$(mktemp -d /tmp/xdpnet-bench.XXXXXX)
 XDPNET_UP=0
 NAT_UP=0
+DAEMON_PID= # the flow export part's daemon, IPFIX collector and flow-fill
+NFCAPD_PID=
+FILL_PID=
+DAEMON_RAN=0
 NAT_NOTE=
 NAT_SETUP_S=0
 BENCH_PID=
@@ -112,10 +142,11 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 cleanup() {
     local rc=$?
     set +e
-    if [[ -n $BENCH_PID ]]; then
-        kill "$BENCH_PID" 2>/dev/null
-        wait "$BENCH_PID" 2>/dev/null
-    fi
+    for pid in "$BENCH_PID" "$DAEMON_PID" "$FILL_PID" "$NFCAPD_PID"; do
+        [[ -n $pid ]] || continue
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     if [[ $XDPNET_UP == 1 || -d $PIN_DIR ]]; then
         "$XDPNET" down -i "$INSTANCE" >/dev/null 2>&1 || log "xdpnet down -i $INSTANCE failed"
     fi
@@ -131,6 +162,8 @@ cleanup() {
     for dev in $(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^xb(p|b|u)[0-9]+$'); do
         ip link del "$dev" 2>/dev/null
     done
+    # the daemon's lock file (the instance is gone with the bench)
+    [[ $DAEMON_RAN == 1 ]] && rm -f "/run/xdpnet/$INSTANCE.daemon.lock"
     rm -rf "$TMP"
     return $rc
 }
@@ -287,6 +320,8 @@ if [[ $USE_XDPNET == 1 ]]; then
                 echo "  - {name: xbp$i, mode: access, vlan: $VLAN}"
             fi
         done
+        echo "telemetry:"
+        echo "  flows: { size: $FLOW_SIZE }  # fixed at up: room for the flow export part"
         echo "static_fdb:"
         awk -v v=$VLAN '{print "  - {mac: \"" $1 "\", vlan: " v ", port: xbp1}"}' "$TMP/d1"
         awk -v v=$VLAN '{print "  - {mac: \"" $1 "\", vlan: " v ", port: xbp2}"}' "$TMP/d2"
@@ -378,6 +413,7 @@ if [[ $USE_NAT == 1 ]]; then
 fi
 [[ $NAT_ONLY == 1 ]] && args+=(--no-fdb --only floor,nat_fwd,nat_nft,nat_nft_in,nat_xdp,nat_xdp_in,cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in,nat_setup,cost_nat_new,nat_ct)
 [[ $CONTROLS_ONLY == 1 ]] && args+=(--no-fdb --only floor,uc_aa,bridge,cost_trivial,cost_uc_aa_direct)
+[[ $FLOWS_ONLY == 1 ]] && args+=(--no-fdb --only floor,uc_aa,cost_trivial,cost_uc_aa_direct)
 args+=("${EXTRA[@]}")
 log "xdpnet-bench ${args[*]}"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -463,6 +499,274 @@ NFTEOF
         ip netns exec xbnsbr nft delete table bridge xblimit
     done
 fi
+
+# --- flow accounting (issue 5) -------------------------------------------------
+# 1. What accounting costs per packet: the same access->access traffic and
+#    program cost with telemetry.flows off and on, in blocks interleaved back
+#    to back (off, on, off, on) so that drift of the machine hits both alike.
+# 2. What exporting costs the daemon: EXPORT_FLOWS active flows written into
+#    the flow table (xdpnet-bench flow-fill: news for every flow every
+#    second), a daemon exporting them every second (active_timeout 1s) as IPFIX
+#    to nfcapd and as JSON lines to /dev/null; its CPU time over a steady
+#    window, the records per round and per second, what the collector got.
+flows_policy() { # variant -> policy on stdout (flows_on is the base policy)
+    "$PY" - "$TMP/policy.yaml" "$1" "$FLOW_SIZE" <<'PYEOF'
+import sys
+base, variant, size = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
+lines = base.split("\n")
+i = lines.index("telemetry:")
+assert lines[i + 1].startswith("  flows: {"), lines[i + 1]
+lines[i + 1] = {
+    "flows_on": lines[i + 1],
+    "flows_off": "  flows: off",
+    # every flow with news is due every round; none ends during a run
+    "flows_export": f"  flows: {{ size: {size}, idle_timeout: 60s, active_timeout: 1s }}",
+}[variant]
+print("\n".join(lines), end="")
+PYEOF
+}
+json_note() { # kind variant block text -> one JSON line on stdout
+    "$PY" -c 'import json, sys; print(json.dumps({"kind": sys.argv[1], "variant": sys.argv[2], "block": int(sys.argv[3]), "text": sys.argv[4]}))' "$@"
+}
+if [[ $FLOWS == 1 && $NAT_ONLY == 0 && $CONTROLS_ONLY == 0 && $USE_XDPNET == 1 ]]; then
+    fbase=(run --runs "$RUNS" --duration "$DURATION" --repeat "$REPEAT" --vlan "$VLAN" --out "$RAW" --no-fdb
+        --pin-dir "$PIN_DIR")
+    [[ -n $CPU ]] && fbase+=(--cpu "$CPU")
+    flows_policy flows_off > "$TMP/policy-flows_off.yaml"
+    block=0
+    for variant in flows_off flows_on flows_off flows_on; do
+        [[ $variant == flows_off ]] && block=$((block + 1))
+        pol=$TMP/policy.yaml
+        [[ $variant == flows_off ]] && pol=$TMP/policy-flows_off.yaml
+        if ! "$XDPNET" apply -c "$pol" > "$TMP/apply-$variant.log" 2>&1; then
+            msg=$(grep -m1 -i 'error' "$TMP/apply-$variant.log" || tail -n1 "$TMP/apply-$variant.log")
+            if [[ $variant == flows_off ]] && grep -q "flows.size changed" "$TMP/apply-$variant.log" &&
+                "$BENCH" flow-bits --pin-dir "$PIN_DIR" --set 0 > /dev/null; then
+                # xdpnet refuses `flows: off` on an instance whose flow table is
+                # not the default size (it compares the default size with the
+                # running table). What `flows: off` compiles to is flow_bits 0
+                # in the live configuration: written straight, undone by the
+                # next apply. Said in the report.
+                log "flows: xdpnet apply refused flows: off ($msg); flow_bits = 0 written to the live configuration instead"
+                json_note note "$variant" "$block" "xdpnet apply refused \`telemetry: flows: off\` ($msg); flows were turned off by writing flow_bits = 0 into the live generation's xdpnet_config, which is what \`flows: off\` compiles to" >> "$RAW"
+            else
+                log "flows: xdpnet apply ($variant) failed: $msg"
+                continue
+            fi
+        fi
+        log "flows: $variant (block $block)"
+        "$BENCH" "${fbase[@]}" --only uc_aa,cost_trivial,cost_uc_aa_direct,cost_gen_trivial,cost_uc_aa --variant "$variant" \
+            --block "$block" &
+        BENCH_PID=$!
+        wait "$BENCH_PID"
+        BENCH_PID=
+    done
+    "$XDPNET" apply -c "$TMP/policy.yaml" > /dev/null 2>&1 || log "flows: restoring the base policy failed"
+
+    # 2. Export.
+    cat > "$TMP/flow_export.py" <<'PYEOF'
+"""The flow export part's measurements: the daemon's /metrics and CPU time."""
+import json, os, re, sys, time, urllib.request
+
+def scrape(url):
+    # The daemon serves a request between its rounds (a round in progress
+    # delays it): its counters are those of the moment the answer came.
+    body = urllib.request.urlopen(url, timeout=30).read().decode()
+    t1 = time.monotonic()
+    m = {}
+    for line in body.splitlines():
+        r = re.match(r'^(\w+)(?:\{([^}]*)\})?\s+(\S+)$', line)
+        if not r or line.startswith("#"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', r.group(2) or ""))
+        key = r.group(1) + (":" + labels["exporter"] if "exporter" in labels else "")
+        m[key] = float(r.group(3))
+    return t1, m
+
+def cpu_ticks(pid):
+    s = open(f"/proc/{pid}/stat").read()
+    f = s[s.rindex(")") + 2:].split()
+    return int(f[11]) + int(f[12])  # utime + stime (fields 14, 15)
+
+def rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+cmd, args = sys.argv[1], dict(zip(sys.argv[2::2], sys.argv[3::2]))
+if cmd == "window":
+    # After the warm-up, a scrape, the CPU time, the window, the CPU time, a
+    # scrape: the scrapes (their own work in the daemon) stay out of the CPU window.
+    pid, url, exp = int(args["--pid"]), args["--url"], args["--exporter"]
+    time.sleep(float(args["--warmup"]))
+    ts1, m1 = scrape(url)
+    c1, t1 = cpu_ticks(pid), time.monotonic()
+    time.sleep(float(args["--window"]))
+    c2, t2 = cpu_ticks(pid), time.monotonic()
+    ts2, m2 = scrape(url)
+    tck = os.sysconf("SC_CLK_TCK")
+    d = lambda k: m2.get(k, 0) - m1.get(k, 0)
+    recs, rounds = d("xdpnet_flow_records_exported_total:" + exp), d("xdpnet_flow_export_rounds_total")
+    out = {
+        "window_s": t2 - t1, "cpu_ticks": c2 - c1, "clk_tck": tck, "cpu_s": (c2 - c1) / tck,
+        "cpu_share": (c2 - c1) / tck / (t2 - t1),
+        "records": recs, "rounds": rounds, "scrape_s": ts2 - ts1, "scrape_wait_s": ts2 - t2,
+        "records_per_round": recs / rounds if rounds else 0.0,
+        "records_per_s": recs / (ts2 - ts1),
+        "lost": d("xdpnet_flow_records_lost_total:" + exp),
+        "cpu_ms_per_round": 1e3 * (c2 - c1) / tck / rounds if rounds else 0.0,
+        "round_s_last": m2.get("xdpnet_flow_export_round_seconds", 0.0),
+        "slots_used": m2.get("xdpnet_flow_table_slots_used", 0), "slots": m2.get("xdpnet_flow_table_slots", 0),
+        "accounting": m2.get("xdpnet_flow_accounting", -1),
+        "rss_mb": rss_mb(pid),
+    }
+    print(json.dumps(out))
+elif cmd == "udp-rcvbuf-errors":
+    # datagrams the kernel dropped for a full receive buffer (all sockets)
+    h, v = [l.split() for l in open("/proc/net/snmp") if l.startswith("Udp:")][:2]
+    print(v[h.index("RcvbufErrors")])
+elif cmd == "scrape":
+    _, m = scrape(args["--url"])
+    exp = args["--exporter"]
+    print(json.dumps({"exported_total": m.get("xdpnet_flow_records_exported_total:" + exp, 0),
+                      "lost_total": m.get("xdpnet_flow_records_lost_total:" + exp, 0),
+                      "rounds_total": m.get("xdpnet_flow_export_rounds_total", 0)}))
+elif cmd == "record":
+    # Everything of one run, as one JSON record of raw.jsonl.
+    d = args["--dir"]
+    load = lambda n: json.load(open(os.path.join(d, n))) if os.path.exists(os.path.join(d, n)) else {}
+    rec = {"kind": "flowexport", "exporter": args["--exporter"], "run": int(args["--run"]),
+           "flows_wanted": int(args["--flows"]), "interval_s": 1.0, "active_timeout_s": 1.0,
+           "daemon_rc": int(args["--daemon-rc"])}
+    if args.get("--udp-rcvbuf-errors", "") != "":
+        rec["udp_rcvbuf_errors"] = int(args["--udp-rcvbuf-errors"])
+    rec.update(load("window.json"))
+    rec.update(load("final.json"))
+    fill = {}
+    if os.path.exists(os.path.join(d, "fill.json")):
+        fill = json.loads(open(os.path.join(d, "fill.json")).read().splitlines()[-1])
+    rec.update({"flows": fill.get("flows", 0), "fill_packets": fill.get("packets_total", 0),
+                "fill_ticks": fill.get("ticks", 0), "fill_tick_us": fill.get("tick_us_median", 0),
+                "fill_skipped_keys": fill.get("skipped_keys", 0)})
+    nf = os.path.join(d, "nfdump.txt")
+    if os.path.exists(nf):
+        t = open(nf).read()
+        g = lambda k: int(re.search(rf"^{k}: (\d+)", t, re.M).group(1)) if re.search(rf"^{k}: (\d+)", t, re.M) else -1
+        rec.update({"nf_flows": g("Flows"), "nf_packets": g("Packets"), "nf_seq_failures": g("Sequence failures")})
+    log = os.path.join(d, "nfcapd.log")
+    if os.path.exists(log):
+        st = re.findall(r"Flows: (\d+), Packets: (\d+), Bytes: (\d+), Sequence Errors: (\d+)", open(log).read())
+        rec["nfcapd_log_flows"] = sum(int(x[0]) for x in st)
+        rec["nfcapd_log_seq_errors"] = sum(int(x[3]) for x in st)
+    print(json.dumps(rec))
+PYEOF
+    flows_policy flows_export > "$TMP/policy-flows_export.yaml"
+    if ! "$XDPNET" apply -c "$TMP/policy-flows_export.yaml" > "$TMP/apply-flows_export.log" 2>&1; then
+        log "flow export: xdpnet apply failed: $(grep -m1 -i error "$TMP/apply-flows_export.log" || tail -n1 "$TMP/apply-flows_export.log")"
+    else
+        exporters=(ipfix jsonl)
+        if ! command -v nfcapd > /dev/null || ! command -v nfdump > /dev/null; then
+            log "flow export: nfcapd/nfdump not found (Debian package nfdump): IPFIX not measured"
+            json_note note flows_export 0 "IPFIX not measured: nfcapd/nfdump not installed (Debian package nfdump)" >> "$RAW"
+            exporters=(jsonl)
+        fi
+        # flow-fill and the collector on the generator's CPU, the daemon on
+        # the others (HK): the daemon's figures are its own core's.
+        PIN_GEN=()
+        command -v taskset > /dev/null && PIN_GEN=(taskset -c "$GEN_CPU")
+        waitfor() { # file pattern seconds pid: 0 when pattern shows up in file
+            local i
+            for ((i = 0; i < $3 * 10; i++)); do
+                grep -q "$2" "$1" 2> /dev/null && return 0
+                kill -0 "$4" 2> /dev/null || return 1
+                sleep 0.1
+            done
+            return 1
+        }
+        for ((r = 1; r <= EXPORT_RUNS; r++)); do
+            for exp in "${exporters[@]}"; do
+                d=$TMP/export-$exp-$r
+                url=
+                mkdir -p "$d"
+                dargs=(--jsonl /dev/null)
+                rcvbuf0=
+                if [[ $exp == ipfix ]]; then
+                    rcvbuf0=$("$PY" "$TMP/flow_export.py" udp-rcvbuf-errors) || rcvbuf0=
+                    # a free port of this moment (nfcapd binds it right away)
+                    port=$("$PY" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+                    mkdir -p "$d/nf"
+                    "${PIN_GEN[@]}" nfcapd -p "$port" -b 127.0.0.1 -w "$d/nf" -t 60 -B 4194304 > "$d/nfcapd.log" 2>&1 &
+                    NFCAPD_PID=$!
+                    if ! waitfor "$d/nfcapd.log" "Startup" 10 "$NFCAPD_PID"; then
+                        log "flow export: nfcapd did not start: $(tail -n2 "$d/nfcapd.log")"
+                        kill "$NFCAPD_PID" 2> /dev/null
+                        wait "$NFCAPD_PID" 2> /dev/null || true
+                        NFCAPD_PID=
+                        continue
+                    fi
+                    dargs=(--ipfix "127.0.0.1:$port")
+                fi
+                "$BENCH" flow-fill --pin-dir "$PIN_DIR" --flows "$EXPORT_FLOWS" --cpu "$GEN_CPU" --vlan "$VLAN" \
+                    --out "$d/fill.json" > "$d/fill.out" 2> "$d/fill.log" &
+                FILL_PID=$!
+                if waitfor "$d/fill.out" "^ready" 60 "$FILL_PID"; then
+                    "${HK[@]}" "$XDPNET" -i "$INSTANCE" daemon --prometheus 127.0.0.1:0 "${dargs[@]}" --interval 1 \
+                        > "$d/daemon.out" 2> "$d/daemon.log" &
+                    DAEMON_PID=$!
+                    DAEMON_RAN=1
+                    if waitfor "$d/daemon.out" "http://" 10 "$DAEMON_PID"; then
+                        url=$(grep -o 'http://[^ ]*/metrics' "$d/daemon.out" | head -n1)
+                        log "flow export: $exp run $r: $EXPORT_FLOWS flows, daemon pid $DAEMON_PID, ${EXPORT_WARMUP} s warm-up + ${EXPORT_WINDOW} s measured"
+                        "$PY" "$TMP/flow_export.py" window --pid "$DAEMON_PID" --url "$url" --exporter "$exp" \
+                            --warmup "$EXPORT_WARMUP" --window "$EXPORT_WINDOW" > "$d/window.json" ||
+                            log "flow export: $exp run $r: measuring failed"
+                    else
+                        log "flow export: the daemon did not start: $(tail -n2 "$d/daemon.log")"
+                    fi
+                else
+                    log "flow export: flow-fill failed: $(tail -n2 "$d/fill.log")"
+                fi
+                # No news after this: the daemon's next round sends what is left,
+                # so that its count and the collector's can be compared.
+                kill -TERM "$FILL_PID" 2> /dev/null
+                wait "$FILL_PID" 2> /dev/null || true
+                FILL_PID=
+                drc=-1
+                if [[ -n $DAEMON_PID ]]; then
+                    if kill -0 "$DAEMON_PID" 2> /dev/null; then
+                        sleep 2.5
+                        [[ -n $url ]] && { "$PY" "$TMP/flow_export.py" scrape --url "$url" --exporter "$exp" \
+                            > "$d/final.json" || true; }
+                        kill -TERM "$DAEMON_PID" 2> /dev/null
+                    fi
+                    drc=0
+                    wait "$DAEMON_PID" 2> /dev/null || drc=$?
+                    DAEMON_PID=
+                fi
+                if [[ -n $NFCAPD_PID ]]; then
+                    sleep 0.5 # the daemon's last datagrams land
+                    kill -INT "$NFCAPD_PID" 2> /dev/null
+                    wait "$NFCAPD_PID" 2> /dev/null || true
+                    NFCAPD_PID=
+                    nfdump -R "$d/nf" -I > "$d/nfdump.txt" 2>&1 || true
+                fi
+                rcvbuf=
+                if [[ -n $rcvbuf0 ]]; then
+                    rcvbuf1=$("$PY" "$TMP/flow_export.py" udp-rcvbuf-errors) && rcvbuf=$((rcvbuf1 - rcvbuf0))
+                fi
+                if [[ -s $d/window.json ]]; then
+                    "$PY" "$TMP/flow_export.py" record --dir "$d" --exporter "$exp" --run "$r" \
+                        --flows "$EXPORT_FLOWS" --daemon-rc "$drc" --udp-rcvbuf-errors "$rcvbuf" >> "$RAW" ||
+                        log "flow export: no record of $exp run $r"
+                fi
+            done
+        done
+        # Empty the table of the synthetic flows (and their marks).
+        "$BENCH" flow-fill --pin-dir "$PIN_DIR" --flows 0 2> /dev/null || log "flow export: emptying the flow table failed"
+    fi
+    "$XDPNET" apply -c "$TMP/policy.yaml" > /dev/null 2>&1 || log "flow export: restoring the base policy failed"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "measured in $(($(date +%s) - start)) s"
 
@@ -506,7 +810,7 @@ report_args=(--raw "$RAW" --out-dir "$RESULTS" --cpu-model "$cpu_model" --ncpu "
     --load-before "$load_before" --load-after "$load_after")
 [[ -f $RESULTS/xdpnet-stats.json ]] && report_args+=(--xdpnet-stats "$RESULTS/xdpnet-stats.json")
 [[ -f $RESULTS/xdpnet-nat-stats.json ]] && report_args+=(--xdpnet-nat-stats "$RESULTS/xdpnet-nat-stats.json")
-[[ $QUICK == 0 && $NAT_ONLY == 0 && $CONTROLS_ONLY == 0 && $USE_XDPNET == 1 && ${#EXTRA[@]} == 0 ]] && report_args+=(--results-md "$HERE/RESULTS.md")
+[[ $QUICK == 0 && $NAT_ONLY == 0 && $CONTROLS_ONLY == 0 && $FLOWS_ONLY == 0 && $USE_XDPNET == 1 && ${#EXTRA[@]} == 0 ]] && report_args+=(--results-md "$HERE/RESULTS.md")
 [[ $QUICK == 1 ]] && report_args+=(--quick)
 [[ $USE_NAT == 1 ]] && report_args+=(--nat-setup-s "$NAT_SETUP_S")
 "$PY" "$HERE/report.py" "${report_args[@]}"

@@ -4,6 +4,10 @@
 //                                 and the bridge's static FDB)
 //   xdpnet-bench run [options]    live-frames throughput and program cost, one JSON
 //                                 object per measured run on --out
+//   xdpnet-bench flow-fill ...    N synthetic active flows in the instance's flow
+//                                 table, news for each every second (run.sh's flow
+//                                 export part: the daemon's throughput and CPU)
+//   xdpnet-bench flow-bits ...    read (or set) the live generation's flow_bits
 //
 // run.sh builds the topology (veths xbp0..4 + xbb0/1 in the root namespace, their
 // peers xbvN in namespaces xbnsN, a Linux bridge xbbr0 over xbb0/xbb1) and starts
@@ -35,8 +39,11 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -571,6 +578,8 @@ struct Gen {
 // under the instance's pin directory.
 struct Xdpnet {
     int prog = -1, fdb = -1, state = -1, portidx = -1, clock = -1, fdbver = -1;
+    int config = -1; // xdpnet_config (per generation): flow_bits says whether flows are accounted
+    std::string dir;
 
     static std::optional<std::string> find_pin(const std::string& dir, const std::vector<std::string>& names)
     {
@@ -613,7 +622,28 @@ struct Xdpnet {
             note("cannot open xdpnet pins under %s: %s", dir.c_str(), strerror(errno));
             return false;
         }
+        if (auto g = find_pin(dir, {"xdpnet_config"}))
+            config = bpf_obj_get(g->c_str());
+        this->dir = dir;
         return true;
+    }
+
+    // The live generation's configuration (flow_bits 0: flows not accounted).
+    uint32_t active_gen() const
+    {
+        uint32_t zero = 0;
+        xdpnet_state st{};
+        if (bpf_map_lookup_elem(state, &zero, &st))
+            die("xdpnet_state: %s", strerror(errno));
+        return st.active_gen & 1;
+    }
+    std::optional<xdpnet_config> live_config() const
+    {
+        xdpnet_config c{};
+        uint32_t gen = active_gen();
+        if (config < 0 || bpf_map_lookup_elem(config, &gen, &c))
+            return std::nullopt;
+        return c;
     }
 
     // The datapath clock (the unit of FDB timestamps), from xdpnet's probe.
@@ -890,6 +920,7 @@ struct Options {
 
 FILE* g_out = stdout;
 std::string g_variant; // --variant: the policy variant every record is tagged with
+int g_block = 0;       // --block: which of the interleaved blocks of a variant (0: none)
 
 struct Json {
     std::ostringstream s;
@@ -924,6 +955,8 @@ struct Json {
     {
         if (!g_variant.empty())
             kv("variant", g_variant);
+        if (g_block)
+            kv("block", g_block);
         s << "}";
         fprintf(g_out, "%s\n", s.str().c_str());
         fflush(g_out);
@@ -1509,7 +1542,13 @@ void usage()
             "                        [--nat [--nat-flows N] [--nat-xdpnet --nat-router-mac MAC] [--nat-note TEXT]\n"
             "                               [--nat-pin-dir DIR --xdpnet PATH] [--no-nat-scale] [--nat-fill N]\n"
             "                               [--nat-active N] [--nat-new-repeat N]]\n"
-            "                        [--only a,b,...] [--out FILE] [--variant NAME]\n"
+            "                        [--only a,b,...] [--out FILE] [--variant NAME [--block N]]\n"
+            "       xdpnet-bench flow-fill --pin-dir DIR [--flows N] [--seconds S] [--packets P] [--cpu C]\n"
+            "                        [--in-port IF] [--out-port IF] [--vlan V] [--out FILE]\n"
+            "                              N synthetic flows in the instance's flow table, each with news\n"
+            "                              every second (--flows 0: empty the table and its export marks)\n"
+            "       xdpnet-bench flow-bits --pin-dir DIR [--set N]\n"
+            "                              the live generation's flow_bits (0: flows not accounted)\n"
             "MAC sets: s_aa s_at s_ta s_fl s_br d1 d2 uu vm\n");
     exit(2);
 }
@@ -1645,6 +1684,12 @@ int cmd_run(Options opt)
         .kv("nat_fill", opt.nat_fill)
         .kv("nat_active", opt.nat_active)
         .kv("nat_ct_capacity", w.have_nx ? w.nx.ct_capacity : 0);
+    // Per-flow accounting of the L2 instance as this run found it (the
+    // policy's telemetry.flows; 0: off), so the report can check that a
+    // "flows_on" / "flows_off" variant measured what it says.
+    if (w.have_xdpnet)
+        if (auto c = w.xn.live_config())
+            m.kv("flow_bits", c->flow_bits);
     m.emit();
 
     const uint16_t V = opt.vlan;
@@ -1920,6 +1965,262 @@ int cmd_run(Options opt)
     return 0;
 }
 
+// ---------------------------------------------------------------------------
+// Flow export (issue 5): the daemon's side is measured with a flow table that
+// holds N active flows, written here straight into the instance's mmapable
+// xdpnet_flows (abi.h: struct xdpnet_flow, each CPU's region at
+// cpu << flow_bits), since no generator here makes 100 000 live flows per
+// second. Each flow takes the slot the datapath would give it (the same hash,
+// a free slot of its pair), a serial of its CPU's counter (which the
+// datapath continues from), and then every second more packets and bytes and
+// a new `last`: so every flow has news at every export round.
+
+volatile sig_atomic_t g_stop = 0;
+void on_stop(int) { g_stop = 1; }
+
+struct FlowFillOptions {
+    std::string pin_dir, out;
+    uint32_t flows = 100000;
+    double seconds = 0;   // 0: until SIGTERM/SIGINT
+    uint32_t packets = 10; // added to every flow per second
+    int cpu = -1;
+    std::string in_port = "xbp0", out_port = "xbp1";
+    uint16_t vlan = 10;
+};
+
+// bpf/lib/flow.h: flow_hash() of the key as five 64-bit words.
+uint64_t flow_hash(const xdpnet_flow_key& k)
+{
+    uint64_t w[5];
+    static_assert(sizeof(w) == sizeof(k), "the key is five words");
+    memcpy(w, &k, sizeof w);
+    uint64_t h = (w[0] ^ w[2]) * 0x165667B19E3779F9ULL;
+    h ^= w[1] * 0x9E3779B97F4A7C15ULL;
+    h ^= w[3] * 0xC2B2AE3D27D4EB4FULL;
+    h ^= w[4] * 0x27D4EB2F165667C5ULL;
+    return h ^ (h >> 29);
+}
+
+// A BPF_F_MMAPABLE array's values, read-write (each value rounded up to 8
+// bytes, from offset 0).
+struct MmapArray {
+    void* addr = nullptr;
+    size_t len = 0;
+    uint32_t entries = 0, value_size = 0;
+    void map(int fd, const char* what, size_t want_value)
+    {
+        bpf_map_info info{};
+        uint32_t ilen = sizeof info;
+        if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
+            die("%s info: %s", what, strerror(errno));
+        if (info.value_size != want_value)
+            die("%s values are %u bytes, this xdpnet-bench was built for %zu: xdpnet-bench and xdpnet come from "
+                "different sources; rebuild both", what, info.value_size, want_value);
+        if (!(info.map_flags & BPF_F_MMAPABLE))
+            die("%s is not mmapable", what);
+        entries = info.max_entries;
+        value_size = info.value_size;
+        const size_t page = size_t(sysconf(_SC_PAGESIZE));
+        len = ((size_t(value_size) + 7) / 8 * 8 * entries + page - 1) / page * page;
+        addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (addr == MAP_FAILED)
+            die("mmap %s: %s", what, strerror(errno));
+    }
+    ~MmapArray()
+    {
+        if (addr && addr != MAP_FAILED)
+            munmap(addr, len);
+    }
+};
+
+int cmd_flow_fill(const FlowFillOptions& o)
+{
+    if (o.pin_dir.empty())
+        die("flow-fill needs --pin-dir");
+    Xdpnet xn;
+    if (!xn.open(o.pin_dir))
+        die("flow-fill: the instance's pins are not usable");
+    auto pin = [&](const char* name) {
+        auto p = Xdpnet::find_pin(o.pin_dir, {name});
+        int fd = p ? bpf_obj_get(p->c_str()) : -1;
+        if (fd < 0)
+            die("flow-fill: no %s under %s (an xdpnet without per-flow accounting?)", name, o.pin_dir.c_str());
+        return fd;
+    };
+    const int flows_fd = pin("xdpnet_flows"), exp_fd = pin("xdpnet_flow_exp"), fcpu_fd = pin("xdpnet_flow_cpu");
+    MmapArray slots_m, marks_m;
+    slots_m.map(flows_fd, "xdpnet_flows", sizeof(xdpnet_flow));
+    marks_m.map(exp_fd, "xdpnet_flow_exp", sizeof(xdpnet_flow_exp));
+    auto* slots = static_cast<xdpnet_flow*>(slots_m.addr);
+    auto* marks = static_cast<xdpnet_flow_exp*>(marks_m.addr);
+    const uint32_t n = slots_m.entries;
+    if (marks_m.entries != n)
+        die("xdpnet_flows has %u slots, xdpnet_flow_exp %u", n, marks_m.entries);
+    const int nc = ncpus();
+    const uint32_t per_cpu = n / uint32_t(nc);
+    uint32_t bits = 0;
+    while ((1u << (bits + 1)) <= per_cpu)
+        bits++;
+    if (per_cpu != (1u << bits) || per_cpu * uint32_t(nc) != n)
+        die("xdpnet_flows has %u slots: not %d CPUs x a power of two", n, nc);
+
+    // Start from an empty table and no export marks (run.sh starts the
+    // daemon after this): what the datapath or an earlier run left goes.
+    memset(slots, 0, size_t(n) * sizeof(xdpnet_flow));
+    memset(marks, 0, size_t(n) * sizeof(xdpnet_flow_exp));
+    if (o.flows == 0) {
+        note("flow-fill: emptied xdpnet_flows and xdpnet_flow_exp (%u slots)", n);
+        return 0;
+    }
+    // 2-way sets: keep well below full, or placing keys gets slow.
+    if (uint64_t(o.flows) * 4 > uint64_t(n) * 3)
+        die("flow-fill: %u flows in a table of %u slots: more than 3/4 full (telemetry.flows.size)", o.flows, n);
+    if (o.cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(o.cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set))
+            die("pin to CPU %d: %s", o.cpu, strerror(errno));
+    }
+    const uint16_t in_slot = xn.slot_of(ifindex_of(o.in_port)), out_slot = xn.slot_of(ifindex_of(o.out_port));
+    if (in_slot > 0xff || out_slot > 0xff)
+        die("port slots %u/%u do not fit a flow key", in_slot, out_slot);
+
+    // The CPUs' serial counters: our flows take the next serials, and the
+    // datapath continues after them.
+    std::vector<xdpnet_flow_cpu> fc(nc);
+    uint32_t zero = 0;
+    if (bpf_map_lookup_elem(fcpu_fd, &zero, fc.data()))
+        die("xdpnet_flow_cpu: %s", strerror(errno));
+
+    // A 64-byte Ethernet/IPv4/UDP frame: 50 IP bytes.
+    const uint64_t ip_len = 50;
+    const uint64_t now = xn.now_ns();
+    std::vector<uint32_t> placed;
+    placed.reserve(o.flows);
+    uint64_t skipped = 0;
+    for (uint32_t k = 0; placed.size() < o.flows; k++) {
+        if (k >= (1u << 22))
+            die("flow-fill: could not place %u flows", o.flows);
+        const uint32_t cpu = uint32_t(placed.size() % nc);
+        // 10.128.0.0 + k -> 10.1.<k>:9, UDP from 1024 + k % 64512: distinct keys
+        xdpnet_flow_key key{};
+        const uint32_t sa = 0x0a800000u + k, da = 0x0a010000u + (k & 0xffff);
+        key.saddr[10] = key.saddr[11] = key.daddr[10] = key.daddr[11] = 0xff;
+        for (int b = 0; b < 4; b++) {
+            key.saddr[12 + b] = uint8_t(sa >> (24 - 8 * b));
+            key.daddr[12 + b] = uint8_t(da >> (24 - 8 * b));
+        }
+        key.sport = htons(uint16_t(1024 + k % 64512));
+        key.dport = htons(9);
+        key.proto = IPPROTO_UDP;
+        key.in_slot = uint8_t(in_slot);
+        key.vid = o.vlan;
+        uint32_t idx = (cpu << bits) | (uint32_t(flow_hash(key)) & ((1u << bits) - 1) & ~1u);
+        if (slots[idx].packets) {
+            idx |= 1;
+            if (slots[idx].packets) {
+                skipped++; // both of its pair taken: the next key
+                continue;
+            }
+        }
+        xdpnet_flow& f = slots[idx];
+        f.key = key;
+        f.packets = 1;
+        f.bytes = ip_len;
+        f.last = uint32_t(now >> XDPNET_FLOW_TIME_SHIFT);
+        f.out_slot = uint8_t(out_slot);
+        f.flags = XDPNET_FLOW_FORWARDED;
+        f.first_ns = now;
+        if (++fc[cpu].serial == 0)
+            ++fc[cpu].serial;
+        f.serial = fc[cpu].serial;
+        placed.push_back(idx);
+    }
+    for (auto& c : fc)
+        c.cur = 0;
+    if (bpf_map_update_elem(fcpu_fd, &zero, fc.data(), BPF_ANY))
+        die("xdpnet_flow_cpu: %s", strerror(errno));
+    uint64_t packets = placed.size(), bytes = placed.size() * ip_len;
+    note("flow-fill: %zu flows in %u slots (%u per CPU), in_slot %u (%s), %llu keys skipped (pair full)",
+         placed.size(), n, per_cpu, in_slot, o.in_port.c_str(), (unsigned long long)skipped);
+    printf("ready %zu\n", placed.size());
+    fflush(stdout);
+
+    struct sigaction sa{};
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    // Every second (on a fixed schedule): news for every flow.
+    timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    const double t0 = now_s();
+    std::vector<double> tick_us;
+    while (!g_stop && (o.seconds <= 0 || now_s() - t0 < o.seconds)) {
+        next.tv_sec += 1;
+        while (!g_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr) == EINTR) {
+        }
+        if (g_stop || (o.seconds > 0 && now_s() - t0 > o.seconds + 0.5))
+            break;
+        const double ts = now_s();
+        const uint32_t last = uint32_t(xn.now_ns() >> XDPNET_FLOW_TIME_SHIFT);
+        for (uint32_t idx : placed) {
+            xdpnet_flow& f = slots[idx];
+            f.packets += o.packets;
+            f.bytes += o.packets * ip_len;
+            f.last = last;
+        }
+        tick_us.push_back((now_s() - ts) * 1e6);
+        packets += uint64_t(placed.size()) * o.packets;
+        bytes += uint64_t(placed.size()) * o.packets * ip_len;
+    }
+    std::sort(tick_us.begin(), tick_us.end());
+    if (!o.out.empty()) {
+        g_out = fopen(o.out.c_str(), "a");
+        if (!g_out)
+            die("cannot open %s: %s", o.out.c_str(), strerror(errno));
+        Json j;
+        j.kv("kind", "flowfill")
+            .kv("flows", double(placed.size()))
+            .kv("slots", n)
+            .kv("skipped_keys", double(skipped))
+            .kv("ticks", double(tick_us.size()))
+            .kv("packets_per_tick", o.packets)
+            .kv("packets_total", double(packets))
+            .kv("bytes_total", double(bytes))
+            .kv("tick_us_median", tick_us.empty() ? 0.0 : tick_us[tick_us.size() / 2])
+            .kv("tick_us_max", tick_us.empty() ? 0.0 : tick_us.back());
+        j.emit();
+        fclose(g_out);
+        g_out = stdout;
+    }
+    note("flow-fill: %zu ticks, %llu packets written in all; stopped (the flows stay in the table)",
+         tick_us.size(), (unsigned long long)packets);
+    return 0;
+}
+
+// The live generation's flow_bits; with `set`, written (behind xdpnet's back:
+// the next `xdpnet apply` writes the policy's value again).
+int cmd_flow_bits(const std::string& pin_dir, int set)
+{
+    Xdpnet xn;
+    if (pin_dir.empty() || !xn.open(pin_dir) || xn.config < 0)
+        die("flow-bits: the instance's pins (xdpnet_config) are not usable under %s", pin_dir.c_str());
+    auto c = xn.live_config();
+    if (!c)
+        die("flow-bits: cannot read xdpnet_config: %s", strerror(errno));
+    if (set >= 0) {
+        if (set > XDPNET_FLOW_BITS_MAX || (set && set < XDPNET_FLOW_BITS_MIN))
+            die("flow-bits: %d is not 0 or %d..%d", set, XDPNET_FLOW_BITS_MIN, XDPNET_FLOW_BITS_MAX);
+        c->flow_bits = uint8_t(set);
+        uint32_t gen = xn.active_gen();
+        if (bpf_map_update_elem(xn.config, &gen, &*c, BPF_EXIST))
+            die("flow-bits: cannot write xdpnet_config: %s", strerror(errno));
+    }
+    printf("%u\n", c->flow_bits);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -1934,6 +2235,32 @@ int main(int argc, char** argv)
         for (uint32_t i = 0; i < n; i++)
             printf("%s\n", mac_str(set_mac(argv[2], i)).c_str());
         return 0;
+    }
+    if (cmd == "flow-fill" || cmd == "flow-bits") {
+        FlowFillOptions f;
+        int set = -1;
+        for (int i = 2; i < argc; i++) {
+            std::string a = argv[i];
+            auto val = [&]() -> std::string {
+                if (i + 1 >= argc)
+                    usage();
+                return argv[++i];
+            };
+            if (a == "--pin-dir") f.pin_dir = val();
+            else if (a == "--set" && cmd == "flow-bits") set = std::stoi(val());
+            else if (cmd == "flow-bits") usage();
+            else if (a == "--flows") f.flows = std::stoul(val());
+            else if (a == "--seconds") f.seconds = std::stod(val());
+            else if (a == "--packets") f.packets = std::stoul(val());
+            else if (a == "--cpu") f.cpu = std::stoi(val());
+            else if (a == "--in-port") f.in_port = val();
+            else if (a == "--out-port") f.out_port = val();
+            else if (a == "--vlan") f.vlan = uint16_t(std::stoi(val()));
+            else if (a == "--out") f.out = val();
+            else usage();
+        }
+        libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+        return cmd == "flow-fill" ? cmd_flow_fill(f) : cmd_flow_bits(f.pin_dir, set);
     }
     if (cmd != "run")
         usage();
@@ -1972,6 +2299,7 @@ int main(int argc, char** argv)
         else if (a == "--nat-active") o.nat_active = std::stoul(val());
         else if (a == "--nat-new-repeat") o.nat_new_repeat = std::stoul(val());
         else if (a == "--variant") g_variant = val();
+        else if (a == "--block") g_block = std::stoi(val());
         else if (a == "--only") {
             std::stringstream ss(val());
             std::string item;

@@ -27,6 +27,7 @@
 #include "lib/police.h"
 #include "lib/acl.h"
 #include "lib/flow.h"
+#include "lib/capture.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -191,8 +192,7 @@ static __always_inline int route_finish(struct xdp_md *ctx, struct pkt *p, __u32
 	}
 }
 
-SEC("xdp")
-int xdpnet_ingress(struct xdp_md *ctx)
+static __always_inline int ingress(struct xdp_md *ctx)
 {
 	struct pkt p = {};
 	const struct xdpnet_port *in, *out;
@@ -313,6 +313,25 @@ int xdpnet_ingress(struct xdp_md *ctx)
 			return forward_unicast(ctx, &p, gen, in, out, st, 0, now);
 	}
 	return xdp_flood(ctx, &p, gen, st, 1);
+}
+
+SEC("xdp")
+int xdpnet_ingress(struct xdp_md *ctx)
+{
+	__u32 cap = capture_armed();
+	int v;
+
+	/* The capture's mode is read again after the pipeline rather than
+	 * kept: a value live across it would not fit the stack. */
+	if (cap) {
+		capture_drop_reason(1);
+		if (cap & XDPNET_CAPTURE_RX)
+			xdpnet_capture_frame(ctx, XDPNET_CAPTURE_RX, 0);
+	}
+	v = ingress(ctx);
+	if (v == XDP_DROP && (capture_armed() & XDPNET_CAPTURE_DROPS))
+		xdpnet_capture_frame(ctx, XDPNET_CAPTURE_DROPS, capture_drop_reason(0));
+	return v;
 }
 
 /* Runs on each flooded copy, for its egress port (devmap entry program). The

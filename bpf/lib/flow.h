@@ -149,7 +149,7 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 	__u32 zero = 0, bits = cfg->flow_bits, cpu, base, idx;
 	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
 	struct xdpnet_flow *a, *b, *f;
-	union flow_words fw;
+	union flow_words *fw;
 	__u8 tcp_flags = 0, v6;
 	__u32 len;
 
@@ -159,23 +159,24 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 	fc->cur = 0;
 	if (!bits || bits > XDPNET_FLOW_BITS_MAX)
 		return;
-	len = flow_key_of(p, in_slot, &fw, &tcp_flags, &v6);
+	fw = (union flow_words *)&fc->key;
+	len = flow_key_of(p, in_slot, fw, &tcp_flags, &v6);
 	if (!len)
 		return;
 	cpu = bpf_get_smp_processor_id();
 	base = cpu << bits;
-	idx = base | ((__u32)flow_hash(&fw) & (((1u << bits) - 1) & ~1u));
+	idx = base | ((__u32)flow_hash(fw) & (((1u << bits) - 1) & ~1u));
 	a = bpf_map_lookup_elem(&xdpnet_flows, &idx);
 	if (!a)
 		return;
 	f = a;
-	if (!flow_key_eq(a, &fw)) {
+	if (!flow_key_eq(a, fw)) {
 		idx |= 1;
 		b = bpf_map_lookup_elem(&xdpnet_flows, &idx);
 		if (!b)
 			return;
 		f = b;
-		if (!flow_key_eq(b, &fw)) {
+		if (!flow_key_eq(b, fw)) {
 			/* A new flow: a free slot of the pair, else the older. */
 			if (!a->packets || (b->packets && flow_older(a, b))) {
 				f = a;
@@ -183,7 +184,7 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 			}
 			if (f->packets)
 				flow_evict(f, idx, cpu, st);
-			__builtin_memcpy(&f->key, &fw.k, sizeof(fw.k));
+			__builtin_memcpy(&f->key, &fw->k, sizeof(fw->k));
 			f->packets = 0;
 			f->bytes = 0;
 			f->tcp_flags = 0;

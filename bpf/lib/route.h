@@ -57,6 +57,7 @@ static __always_inline int route_ttl_exceeded(struct xdp_md *ctx, struct pkt *p,
 	int r;
 
 	drop_count(st, XDPNET_DROP_TTL_EXCEEDED);
+	flow_note_drop(XDPNET_DROP_TTL_EXCEEDED);
 	r = icmp_error_in_place(ctx, p, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, gw->gw_ip,
 				gw->router_mac);
 	if (r)
@@ -120,6 +121,7 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 		n = neigh_lookup(vid, daddr);
 		if (!n || n->state != XDPNET_NEIGH_REACHABLE) {
 			drop_count(st, XDPNET_DROP_NEIGH_UNRESOLVED);
+			flow_note_drop(XDPNET_DROP_NEIGH_UNRESOLVED);
 			if (!neigh_may_ask(n, vid, daddr, now))
 				return ROUTE_DROPPED;
 			r = arp_request_in_place(ctx, p, out_gw->router_mac, out_gw->gw_ip, daddr);

@@ -37,7 +37,10 @@ static __always_inline void flow_note_drop(int reason)
 	__u32 zero = 0, idx;
 
 	fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
-	if (!fc || !fc->cur)
+	if (!fc)
+		return;
+	fc->drop = reason;
+	if (!fc->cur)
 		return;
 	idx = fc->cur - 1;
 	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
@@ -61,6 +64,11 @@ static __always_inline int xdp_drop(struct xdpnet_port_stats *st, int reason)
  * or a copy in the devmap's egress program. */
 static __always_inline int xdp_drop_port(struct xdpnet_port_stats *st, int reason)
 {
+	__u32 zero = 0;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+
+	if (fc)
+		fc->drop = reason; /* for a capture of drops */
 	drop_count(st, reason);
 	return XDP_DROP;
 }

@@ -98,6 +98,7 @@ static __always_inline int uplink_refused(struct xdp_md *ctx, struct pkt *p, str
 	if (rc != BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return -XDPNET_DROP_UPLINK_ROUTE;
 	drop_count(st, XDPNET_DROP_FRAG_NEEDED);
+	flow_note_drop(XDPNET_DROP_FRAG_NEEDED);
 	if (!in_gw || !(ip->frag_off & bpf_htons(0x4000)))
 		return ROUTE_DROPPED;
 	if (icmp_error_in_place(ctx, p, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, in_gw->gw_ip,

@@ -552,6 +552,55 @@ struct xdpnet_flow_event {
 struct xdpnet_flow_cpu {
 	__u32 cur;       /* slot index + 1; 0: none */
 	__u32 serial;    /* the last serial handed out on this CPU */
+	__u32 drop;      /* the current packet's drop reason (for capture) */
+	__u32 pad;
+	struct xdpnet_flow_key key; /* the current packet's, as it is built (not
+				       on the stack: the ingress frame is full) */
+};
+
+/*
+ * Packet capture (`xdpnet capture`). While xdpnet_capture[0].mode is set and
+ * the datapath clock is before until_ns (the capturing process renews it; a
+ * killed one stops costing anything a few seconds later), frames of port
+ * `slot` (XDPNET_SLOT_NONE: every port) are copied, up to snaplen bytes, into
+ * the xdpnet_capture_ring: as received (RX), or as they were when dropped
+ * with the drop reason (DROPS); at most `pps` a second per CPU (the rest is
+ * counted in xdpnet_capture_rate, not copied).
+ */
+enum xdpnet_capture_mode {
+	XDPNET_CAPTURE_RX = 1,
+	XDPNET_CAPTURE_DROPS = 2,
+};
+#define XDPNET_CAPTURE_SNAPLEN_MAX 1536
+
+struct xdpnet_capture_cfg {
+	__u64 until_ns;  /* datapath clock */
+	__u32 pps;       /* per CPU */
+	__u16 snaplen;   /* 1 .. XDPNET_CAPTURE_SNAPLEN_MAX */
+	__u8 mode;       /* enum xdpnet_capture_mode; 0: off */
+	__u8 slot;       /* XDPNET_SLOT_NONE: every port */
+};
+
+struct xdpnet_capture_hdr {
+	__u64 ktime_ns;  /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 len;       /* the frame's length */
+	__u32 caplen;    /* bytes of it in data[] */
+	__u32 ifindex;   /* where it arrived */
+	__u16 reason;    /* DROPS: the drop reason (0: not known) */
+	__u8 slot;
+	__u8 mode;       /* what it was captured as */
+};
+
+struct xdpnet_capture_rec {
+	struct xdpnet_capture_hdr hdr;
+	__u8 data[XDPNET_CAPTURE_SNAPLEN_MAX];
+};
+
+/* Per CPU: the capture's rate bound over one-second windows. */
+struct xdpnet_capture_rate {
+	__u64 window;    /* ktime_ns >> 30 */
+	__u32 count;     /* copied in this window */
+	__u32 skipped;   /* over the bound, all windows */
 };
 
 /* Loader/daemon-only (xdpnet_flow_exp, same indices as xdpnet_flows): what
@@ -777,7 +826,10 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_key) == 40, "flow key is 40 bytes
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow) == 128, "flow is two cache lines");
 XDPNET_STATIC_ASSERT(__builtin_offsetof(struct xdpnet_flow, first_ns) == 64, "a known flow's packet touches one line");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_event) == 136, "flow event is 136 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_cpu) == 8, "flow cpu is 8 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_cpu) == 56, "flow cpu is 56 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_cfg) == 16, "capture cfg is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_hdr) == 24, "capture header is 24 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_rate) == 16, "capture rate is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_exp) == 32, "flow exp is 32 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gc) == 72, "gc is 72 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ifsave) == 8, "ifsave is 8 bytes");

@@ -31,6 +31,8 @@ void register_stats(CLI::App& app, Context& ctx);
 void register_controls(CLI::App& app, Context& ctx); // acl, police
 void register_daemon(CLI::App& app, Context& ctx);
 void register_flows(CLI::App& app, Context& ctx);
+void register_capture(CLI::App& app, Context& ctx);
+void register_trace(CLI::App& app, Context& ctx);
 
 /// Throws Error(Permission) unless the process can load and attach BPF.
 void require_privileges();

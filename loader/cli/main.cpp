@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
     cli::register_controls(app, ctx);
     cli::register_daemon(app, ctx);
     cli::register_flows(app, ctx);
+    cli::register_capture(app, ctx);
+    cli::register_trace(app, ctx);
 
     try {
         app.parse(argc, argv);

@@ -12,6 +12,7 @@ inline constexpr const char* kCounterNames[] = {XDPNET_COUNTERS(XDPNET_CLI_NAME)
 inline constexpr const char* kCounterHelp[] = {XDPNET_COUNTERS(XDPNET_CLI_HELP)};
 /// Indexed by enum xdpnet_drop_reason; 0 is "none".
 inline constexpr const char* kDropNames[] = {"none", XDPNET_DROP_REASONS(XDPNET_CLI_NAME)};
+inline constexpr const char* kDropHelp[] = {"", XDPNET_DROP_REASONS(XDPNET_CLI_HELP)};
 #undef XDPNET_CLI_NAME
 #undef XDPNET_CLI_HELP
 

@@ -1098,7 +1098,7 @@ void Instance::apply(const policy::MapImage& image) {
                         std::to_string(maps::capacity(m_.ct)) +
                         ": it cannot grow while running; `xdpnet down` then `up` (tracked "
                         "connections are lost)");
-    if (flow_bits_for(image.flow_size) != flow_bits())
+    if (image.flows && flow_bits_for(image.flow_size) != flow_bits())
         throw Error(ExitCode::Usage,
                     "telemetry.flows.size changed (the running flow table has " +
                         std::to_string(maps::capacity(m_.flows)) + " slots, this policy asks for " +

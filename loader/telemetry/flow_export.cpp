@@ -179,6 +179,8 @@ std::vector<DpFlow> FlowExport::finish(bool force) {
     };
     std::unordered_map<std::string_view, size_t> at;
     std::vector<Group> groups;
+    at.reserve(seen_.size());
+    groups.reserve(seen_.size());
     for (const Seen& s : seen_) {
         auto [it, fresh] = at.try_emplace(key_bytes(s.f.key), groups.size());
         if (fresh)
@@ -200,7 +202,7 @@ std::vector<DpFlow> FlowExport::finish(bool force) {
             g.d.end = EndReason::EndOfFlow;
         else if (quiet >= t_.idle_ns)
             g.d.end = EndReason::IdleTimeout;
-        else if (now_ - std::min(now_, g.since_ns) >= t_.active_ns)
+        else if (now_ - std::min(now_, g.since_ns) + t_.active_slack_ns >= t_.active_ns)
             g.d.end = EndReason::ActiveTimeout;
         else if (force)
             g.d.end = EndReason::ForcedEnd;

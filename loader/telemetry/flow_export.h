@@ -23,6 +23,9 @@ struct FlowTimeouts {
     uint64_t idle_ns = 30 * kNsPerSec;    ///< no packet for this long: the flow ended
     uint64_t active_ns = 60 * kNsPerSec;  ///< a long flow reports this often
     uint64_t end_grace_ns = 1 * kNsPerSec; ///< after FIN/RST, quiet this long: ended
+    /// Rounds come every interval, a little early or late: a long flow is
+    /// reported at the round nearest its active timeout (half an interval).
+    uint64_t active_slack_ns = 0;
 };
 
 /// One flow of the table, its slots (CPUs) merged. Times on the datapath

@@ -300,3 +300,48 @@ def test_exporter_lock_and_bad_collector(flows_lab):
         d.stop()
     r = lab.xdpnet("daemon", "--ipfix", "collector.example:4739", timeout=10)
     assert r.returncode == 2 and "--ipfix" in r.stderr, r.stderr
+
+
+def tshark_fields(path: Path, *fields) -> list[list[str]]:
+    r = _run(["tshark", "-r", str(path), "-T", "fields", *sum((["-e", f] for f in fields), [])], timeout=60)
+    assert r.returncode == 0, f"tshark cannot read {path}: {r.stderr}"
+    return [line.split("\t") for line in r.stdout.splitlines() if line.strip()]
+
+
+def test_capture_writes_a_file_tshark_reads(flows_lab, tmp_path):
+    lab = flows_lab
+    out = tmp_path / "vm1.pcapng"
+    assert lab.ping("vm1", VM_IP["vm2"], count=1)
+    cap = subprocess.Popen([lab.xdpnet_bin, "-i", lab.instance, "capture", "--port", lab.port("vm1"), "-w", str(out),
+                            "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    assert lab.run("vm1", ["ping", "-c", "5", "-i", "0.2", VM_IP["vm2"]]).returncode == 0
+    _, err = cap.communicate(timeout=20)
+    assert cap.returncode == 0, err
+    rows = tshark_fields(out, "ip.src", "ip.dst", "icmp.type", "frame.comment")
+    echo = [r for r in rows if r[:3] == [VM_IP["vm1"], VM_IP["vm2"], "8"]]
+    assert len(echo) == 5, f"the 5 echo requests vm1 sent:\n{rows}\n{err}"
+    assert all(r[3] == f"xdpnet: received on {lab.port('vm1')}" for r in echo), echo
+    assert not [r for r in rows if r[0] == VM_IP["vm2"]], "only what vm1's port received"
+
+
+def test_capture_drops_with_their_reason(flows_lab, tmp_path):
+    lab = flows_lab
+    out = tmp_path / "drops.pcapng"
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Dot1Q, Ether
+    cap = subprocess.Popen([lab.xdpnet_bin, "-i", lab.instance, "capture", "--drops", "-w", str(out), "--count", "3",
+                            "--duration", "10", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    mac = lab.run("vm1", ["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+    lab.send("vm1", Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / Dot1Q(vlan=10) / IP(dst=VM_IP["vm2"]) / UDP(dport=9),
+             count=3)
+    stdout, err = cap.communicate(timeout=20)
+    assert cap.returncode == 0, err
+    assert json.loads(stdout)["frames"] == 3, stdout
+    rows = tshark_fields(out, "vlan.id", "frame.comment")
+    assert len(rows) == 3 and all(r[0] == "10" for r in rows), rows
+    assert all("dropped: tagged_on_access" in r[1] and lab.port("vm1") in r[1] for r in rows), rows
+    # The capture disarms itself when it ends: a second one may start at once.
+    r = lab.xdpnet("capture", "--drops", "-w", str(tmp_path / "again.pcapng"), "--duration", "0.5")
+    assert r.returncode == 0, r.stderr

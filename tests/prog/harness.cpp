@@ -252,6 +252,10 @@ Datapath::Datapath(Options o)
 		bpf_map__set_max_entries(skel->maps.xdpnet_aclconn, o.aclconn_max);
 	if (o.ct_max)
 		bpf_map__set_max_entries(skel->maps.xdpnet_ct, o.ct_max);
+	// The flow table as the loader sizes it: 2^flow_bits slots per CPU
+	// (accounting stays off until a test sets config.flow_bits).
+	for (bpf_map *m : {skel->maps.xdpnet_flows, skel->maps.xdpnet_flow_exp})
+		bpf_map__set_max_entries(m, uint32_t(libbpf_num_possible_cpus()) << o.flow_bits);
 	int err = xdpnet_bpf__load(skel);
 	if (err) {
 		ADD_FAILURE() << "xdpnet_bpf__load failed: " << strerror(-err);
@@ -733,6 +737,185 @@ std::vector<Captured> Capture::collect(size_t want, int timeout_ms)
 	std::vector<Captured> out;
 	out.swap(got_);
 	return out;
+}
+
+} // namespace xt
+
+// ---------------------------------------------------------------------------
+// Per-flow accounting.
+#include <sys/mman.h>
+
+namespace xt {
+
+PinCpu::PinCpu(int cpu)
+{
+	saved_ = sched_getaffinity(0, sizeof(old_), &old_) == 0;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ok_ = sched_setaffinity(0, sizeof(set), &set) == 0 && sched_getcpu() == cpu;
+}
+
+PinCpu::~PinCpu()
+{
+	if (saved_)
+		sched_setaffinity(0, sizeof(old_), &old_);
+}
+
+void set_flow_bits(Datapath &dp, uint32_t gen, uint8_t bits)
+{
+	xdpnet_config c = dp.get_config(gen);
+	c.flow_bits = bits;
+	dp.put_config(gen, c);
+}
+
+namespace {
+// The flow table's mmap (the whole table, page-rounded), or nullptr.
+struct FlowMap {
+	void *p = nullptr;
+	size_t len = 0, n = 0;
+	FlowMap(Datapath &dp, int prot)
+	{
+		bpf_map *m = dp.skel->maps.xdpnet_flows;
+		n = bpf_map__max_entries(m);
+		const size_t pg = size_t(sysconf(_SC_PAGESIZE));
+		len = (n * sizeof(xdpnet_flow) + pg - 1) / pg * pg;
+		p = mmap(nullptr, len, prot, MAP_SHARED, dp.mfd(m), 0);
+		if (p == MAP_FAILED) {
+			ADD_FAILURE() << "mmap of xdpnet_flows: " << strerror(errno);
+			p = nullptr;
+		}
+	}
+	~FlowMap()
+	{
+		if (p)
+			munmap(p, len);
+	}
+};
+} // namespace
+
+std::vector<xdpnet_flow> flow_table(Datapath &dp)
+{
+	FlowMap m(dp, PROT_READ);
+	std::vector<xdpnet_flow> v(m.n);
+	if (m.p)
+		memcpy(v.data(), m.p, m.n * sizeof(xdpnet_flow));
+	return v;
+}
+
+void flow_put(Datapath &dp, uint32_t index, const xdpnet_flow &f)
+{
+	XT_CHECK(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_flows), &index, &f, BPF_ANY));
+}
+
+void flow_reset(Datapath &dp)
+{
+	{
+		FlowMap m(dp, PROT_READ | PROT_WRITE);
+		if (m.p)
+			memset(m.p, 0, m.n * sizeof(xdpnet_flow));
+	}
+	std::vector<xdpnet_flow_cpu> zero(static_cast<size_t>(libbpf_num_possible_cpus()));
+	uint32_t k = 0;
+	XT_CHECK(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_flow_cpu), &k, zero.data(), BPF_ANY));
+}
+
+std::vector<xdpnet_flow_cpu> flow_cpu(Datapath &dp)
+{
+	std::vector<xdpnet_flow_cpu> v(static_cast<size_t>(libbpf_num_possible_cpus()));
+	uint32_t k = 0;
+	XT_CHECK(bpf_map_lookup_elem(dp.mfd(dp.skel->maps.xdpnet_flow_cpu), &k, v.data()));
+	return v;
+}
+
+std::vector<xdpnet_flow_event> flow_events(Datapath &dp)
+{
+	std::vector<xdpnet_flow_event> out;
+	auto cb = [](void *ctx, void *data, size_t len) -> int {
+		auto *v = static_cast<std::vector<xdpnet_flow_event> *>(ctx);
+		if (len != sizeof(xdpnet_flow_event)) {
+			ADD_FAILURE() << "flow event of " << len << " bytes, expected " << sizeof(xdpnet_flow_event);
+			return 0;
+		}
+		v->push_back(*static_cast<const xdpnet_flow_event *>(data));
+		return 0;
+	};
+	ring_buffer *rb = ring_buffer__new(dp.mfd(dp.skel->maps.xdpnet_flow_events), cb, &out, nullptr);
+	if (!rb) {
+		ADD_FAILURE() << "ring_buffer__new(xdpnet_flow_events): " << strerror(errno);
+		return out;
+	}
+	int n = ring_buffer__consume(rb);
+	if (n < 0)
+		ADD_FAILURE() << "ring_buffer__consume: " << strerror(-n);
+	ring_buffer__free(rb);
+	return out;
+}
+
+xdpnet_flow_key flow_key4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+			  uint8_t in_slot, uint16_t vid)
+{
+	xdpnet_flow_key k{};
+	k.saddr[10] = k.saddr[11] = 0xff;
+	k.daddr[10] = k.daddr[11] = 0xff;
+	uint32_t s = htonl(saddr), d = htonl(daddr);
+	memcpy(&k.saddr[12], &s, 4);
+	memcpy(&k.daddr[12], &d, 4);
+	k.sport = htons(sport);
+	k.dport = htons(dport);
+	k.proto = proto;
+	k.in_slot = in_slot;
+	k.vid = vid;
+	return k;
+}
+
+xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array<uint8_t, 16> &daddr,
+			  uint8_t proto, uint16_t sport, uint16_t dport, uint8_t in_slot, uint16_t vid)
+{
+	xdpnet_flow_key k{};
+	memcpy(k.saddr, saddr.data(), 16);
+	memcpy(k.daddr, daddr.data(), 16);
+	k.sport = htons(sport);
+	k.dport = htons(dport);
+	k.proto = proto;
+	k.in_slot = in_slot;
+	k.vid = vid;
+	return k;
+}
+
+uint64_t flow_hash(const xdpnet_flow_key &k)
+{
+	static_assert(sizeof(k) == 5 * sizeof(uint64_t), "the key is five words");
+	uint64_t w[5];
+	memcpy(w, &k, sizeof(w)); // little-endian words, as the datapath reads them
+	uint64_t h = (w[0] ^ w[2]) * 0x165667B19E3779F9ULL;
+	h ^= w[1] * 0x9E3779B97F4A7C15ULL;
+	h ^= w[3] * 0xC2B2AE3D27D4EB4FULL;
+	h ^= w[4] * 0x27D4EB2F165667C5ULL;
+	return h ^ (h >> 29);
+}
+
+uint32_t flow_pair(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits)
+{
+	return (cpu << bits) | (uint32_t(flow_hash(k)) & (((1u << bits) - 1) & ~1u));
+}
+
+bool flow_key_eq(const xdpnet_flow_key &a, const xdpnet_flow_key &b) { return memcmp(&a, &b, sizeof(a)) == 0; }
+
+std::string flow_key_str(const xdpnet_flow_key &k)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, k.saddr, s, sizeof(s));
+	inet_ntop(AF_INET6, k.daddr, d, sizeof(d));
+	return "proto " + std::to_string(k.proto) + " [" + s + "]:" + std::to_string(ntohs(k.sport)) + " -> [" + d +
+	       "]:" + std::to_string(ntohs(k.dport)) + " in_slot " + std::to_string(k.in_slot) + " vid " +
+	       std::to_string(k.vid);
+}
+
+bool flow_slot_zero(const xdpnet_flow &f)
+{
+	static const xdpnet_flow zero{};
+	return memcmp(&f, &zero, sizeof(f)) == 0;
 }
 
 } // namespace xt

@@ -162,6 +162,8 @@ public:
 		uint32_t limit_state_max = 0;
 		uint32_t aclconn_max = 0;
 		uint32_t ct_max = 0;
+		// log2 of the flow table's slots per CPU (XDPNET_FLOW_BITS_MIN..MAX).
+		uint32_t flow_bits = XDPNET_FLOW_BITS_MIN;
 	};
 	Datapath() : Datapath(Options{}) {}
 	explicit Datapath(Options o);
@@ -290,5 +292,62 @@ private:
 	std::vector<Captured> got_;
 	static int on_sample(void *ctx, void *data, size_t len);
 };
+
+} // namespace xt
+
+// ---------------------------------------------------------------------------
+// Per-flow accounting (abi.h: struct xdpnet_flow, bpf/lib/flow.h).
+#include <sched.h>
+
+namespace xt {
+
+// Pins the calling thread to one CPU while it lives, then gives it back its
+// former affinity. BPF_PROG_TEST_RUN runs the program on the caller's CPU, so
+// per-CPU state (the flow table's regions, the FLOW_* counters) lands in a
+// known place. ok(): the pin took (the CPU is online and allowed).
+class PinCpu {
+public:
+	explicit PinCpu(int cpu);
+	~PinCpu();
+	PinCpu(const PinCpu &) = delete;
+	PinCpu &operator=(const PinCpu &) = delete;
+	bool ok() const { return ok_; }
+
+private:
+	cpu_set_t old_{};
+	bool saved_ = false, ok_ = false;
+};
+
+// Accounting on (bits: log2 of each CPU's slots, as Options.flow_bits sized
+// the table) or off (0) in generation gen; the rest of the config is kept.
+void set_flow_bits(Datapath &dp, uint32_t gen, uint8_t bits);
+// The whole flow table (ncpus << Options.flow_bits slots), read through its
+// mmap as the daemon reads it.
+std::vector<xdpnet_flow> flow_table(Datapath &dp);
+// One slot, written with a map update (e.g. to age a flow).
+void flow_put(Datapath &dp, uint32_t index, const xdpnet_flow &f);
+// Zeroes every slot of the table and each CPU's xdpnet_flow_cpu (current
+// flow, serial counter).
+void flow_reset(Datapath &dp);
+// xdpnet_flow_cpu[0] of every possible CPU.
+std::vector<xdpnet_flow_cpu> flow_cpu(Datapath &dp);
+// Consumes every record waiting in the xdpnet_flow_events ring buffer.
+std::vector<xdpnet_flow_event> flow_events(Datapath &dp);
+
+// Keys as flow.h builds them (addresses in host order for IPv4, ports in host
+// order: stored big-endian; ICMP: sport 0, dport type << 8 | code).
+xdpnet_flow_key flow_key4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+			  uint8_t in_slot, uint16_t vid);
+xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array<uint8_t, 16> &daddr,
+			  uint8_t proto, uint16_t sport, uint16_t dport, uint8_t in_slot, uint16_t vid);
+// flow.h's hash of the key's five little-endian 64-bit words.
+uint64_t flow_hash(const xdpnet_flow_key &k);
+// The even slot of the key's pair in cpu's region: (cpu << bits) |
+// (hash & (2^bits - 1) & ~1); its partner is that | 1.
+uint32_t flow_pair(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits);
+bool flow_key_eq(const xdpnet_flow_key &a, const xdpnet_flow_key &b);
+std::string flow_key_str(const xdpnet_flow_key &k);
+// Is every byte of the slot zero (never written)?
+bool flow_slot_zero(const xdpnet_flow &f);
 
 } // namespace xt
