@@ -6,6 +6,7 @@
 // restarted daemon neither repeats records nor loses the counts behind them.
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/file.h>
@@ -18,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "cli/context.h"
 #include "cli/names.h"
@@ -239,6 +241,25 @@ std::string instance_metrics(const std::string& name, const FlowExporter& flows)
     for (const auto& [vid, n] : nets)
         if (n.nat)
             w.sample(Labels{{"instance", name}, {"network", n.name}}, uint64_t{n.nat->max_conns});
+    // Source ports masquerading networks hand out (as `nat ports` counts
+    // them: the translated ports of their SNAT connections).
+    std::map<uint16_t, std::set<uint16_t>> ports_used;
+    bool any_masq = false;
+    for (const auto& [vid, n] : nets)
+        any_masq |= n.nat && (n.nat->flags & XDPNET_NAT_MASQ);
+    if (any_masq)
+        for (const auto& row : inst.connections())
+            if ((row.entry.flags & XDPNET_CT_ORIGINAL) && (row.entry.flags & XDPNET_CT_SNAT))
+                ports_used[row.entry.vid].insert(ntohs(row.entry.to_sport));
+    w.family("xdpnet_nat_ports_used", "source ports a masquerading network's connections hold", "gauge");
+    for (const auto& [vid, n] : nets)
+        if (n.nat && (n.nat->flags & XDPNET_NAT_MASQ))
+            w.sample(Labels{{"instance", name}, {"network", n.name}}, uint64_t{ports_used[vid].size()});
+    w.family("xdpnet_nat_ports", "size of a masquerading network's port_range", "gauge");
+    for (const auto& [vid, n] : nets)
+        if (n.nat && (n.nat->flags & XDPNET_NAT_MASQ))
+            w.sample(Labels{{"instance", name}, {"network", n.name}},
+                     uint64_t{uint32_t(n.nat->port_hi) - n.nat->port_lo + 1u});
     w.family("xdpnet_ct_capacity_entries", "connection table capacity (two entries per connection)", "gauge");
     w.sample(Labels{{"instance", name}}, uint64_t{inst.ct_capacity()});
 

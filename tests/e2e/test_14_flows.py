@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INET_IP, NAT_GW, VM_IP, WAN_IP, _run
+from conftest import INET_IP, NAT_GW, NAT_PORT_RANGE, VM_IP, WAN_IP, _run
 from test_12_daemon import parse_metrics, value, get
 
 IDLE_S = 2
@@ -218,6 +218,9 @@ def test_ipfix_read_by_nfcapd_and_tshark(flows_lab, tmp_path):
         assert value(m, "xdpnet_flow_records_exported_total", exporter="ipfix") >= 1
         assert value(m, "xdpnet_flow_records_lost_total", exporter="ipfix") == 0
         assert value(m, "xdpnet_flow_table_slots_used") >= 1
+        assert value(m, "xdpnet_nat_ports", network="natnet") == NAT_PORT_RANGE[1] - NAT_PORT_RANGE[0] + 1
+        assert value(m, "xdpnet_nat_ports_used", network="natnet") == \
+            len({e["reply"]["dport"] for e in lab.nat_find(proto=None) if e.get("kind") in ("snat", "hairpin")})
         assert daemon.stop() == 0
         daemon = None
     finally:

@@ -6,19 +6,13 @@
 #include <algorithm>
 
 #include "policy/policy.h"
+#include "policy_helpers.h"
 
 namespace xdpnet::policy {
 namespace {
 
 constexpr uint64_t kS = 1000000000ull;
 const std::string kDir = XDPNET_TEST_POLICIES;
-
-std::string yaml(std::initializer_list<std::string> lines) {
-    std::string out;
-    for (const auto& l : lines)
-        out += l + "\n";
-    return out;
-}
 
 // Lines 1..5; the first network starts at line 6.
 const std::string kBase = yaml({
@@ -39,25 +33,6 @@ std::string with_uplink(std::initializer_list<std::string> rest) {
 /// natnet without an uplink on lines 6..8, then `rest` from line 9.
 std::string no_uplink(std::initializer_list<std::string> rest) {
     return kBase + yaml({"  - name: natnet", "    vlan: 30", "    gateway: 10.0.30.1/24"}) + yaml(rest);
-}
-
-std::vector<Diagnostic> rejects(const std::string& text) {
-    try {
-        parse_policy(text, "t.yaml");
-    } catch (const PolicyError& e) {
-        return e.diagnostics();
-    }
-    ADD_FAILURE() << "policy accepted:\n" << text;
-    return {};
-}
-
-Policy accepts(const std::string& text) {
-    try {
-        return parse_policy(text, "t.yaml");
-    } catch (const PolicyError& e) {
-        ADD_FAILURE() << "policy rejected:\n" << e.what() << "\n---\n" << text;
-        return {};
-    }
 }
 
 /// The one network of an accepted policy.

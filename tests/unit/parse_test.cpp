@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "policy_helpers.h"
 
 namespace xdpnet::policy {
 namespace {
@@ -15,33 +16,7 @@ constexpr uint64_t kS = 1000000000ull;
 const std::string kDir = XDPNET_TEST_POLICIES;
 
 /// Joins lines with '\n': line N of the YAML is lines[N-1].
-std::string yaml(std::initializer_list<std::string> lines) {
-    std::string out;
-    for (const auto& l : lines)
-        out += l + "\n";
-    return out;
-}
-
 /// The diagnostics parse_policy throws; fails the test if it accepts.
-std::vector<Diagnostic> rejects(const std::string& text) {
-    try {
-        parse_policy(text, "t.yaml");
-    } catch (const PolicyError& e) {
-        return e.diagnostics();
-    }
-    ADD_FAILURE() << "policy accepted:\n" << text;
-    return {};
-}
-
-Policy accepts(const std::string& text) {
-    try {
-        return parse_policy(text, "t.yaml");
-    } catch (const PolicyError& e) {
-        ADD_FAILURE() << "policy rejected:\n" << e.what() << "\n---\n" << text;
-        return {};
-    }
-}
-
 VlanSet vlans_of(std::initializer_list<int> ids) {
     VlanSet s;
     for (int id : ids)

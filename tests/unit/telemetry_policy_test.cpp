@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "policy/policy.h"
+#include "policy_helpers.h"
 #include "telemetry/http.h"
 
 namespace xdpnet::policy {
@@ -14,32 +15,6 @@ namespace {
 
 constexpr uint64_t kS = 1000000000ull;
 const std::string kDir = XDPNET_TEST_POLICIES;
-
-std::string yaml(std::initializer_list<std::string> lines) {
-    std::string out;
-    for (const auto& l : lines)
-        out += l + "\n";
-    return out;
-}
-
-std::vector<Diagnostic> rejects(const std::string& text) {
-    try {
-        parse_policy(text, "t.yaml");
-    } catch (const PolicyError& e) {
-        return e.diagnostics();
-    }
-    ADD_FAILURE() << "policy accepted:\n" << text;
-    return {};
-}
-
-Policy accepts(const std::string& text) {
-    try {
-        return parse_policy(text, "t.yaml");
-    } catch (const PolicyError& e) {
-        ADD_FAILURE() << "policy rejected:\n" << e.what() << "\n---\n" << text;
-        return {};
-    }
-}
 
 #define EXPECT_HAS(text, part) EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
