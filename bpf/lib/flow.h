@@ -61,9 +61,17 @@ static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, uni
 					 __u8 *tcp_flags, __u8 *v6)
 {
 	__be16 eproto = l3_proto(p);
-	void *l3 = p->data + l2_len(p);
+	__u32 off = l2_len(p), len;
+	void *l3;
 
-	__u32 len;
+	/* A variable offset gives the headers' pointers an identity of their
+	 * own: the bounds proved on them here do not spread to the frame's
+	 * pointers in p, which would split the verifier's states (and double
+	 * its work) for the whole rest of the pipeline. */
+	asm volatile("" : "+r"(off));
+	if (off > sizeof(struct ethhdr) + VLAN_HLEN)
+		return 0;
+	l3 = p->data + off;
 
 	fw->w[4] = 0;
 	if (eproto == bpf_htons(ETH_P_IP)) {
@@ -142,7 +150,7 @@ static __always_inline int flow_older(const struct xdpnet_flow *a, const struct 
 }
 
 /* Accounts the frame to its flow and makes it the CPU's current flow. Sets
- * p->flow (NULL: not accounted: accounting off, not IP, or no slot). */
+ * p->flow (0: not accounted: accounting off, not IP, or no slot). */
 static __always_inline void flow_account(struct pkt *p, const struct xdpnet_config *cfg,
 					 __u32 in_slot, __u64 now, struct xdpnet_port_stats *st)
 {
@@ -206,22 +214,34 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 	f->last = now >> XDPNET_FLOW_TIME_SHIFT;
 	f->tcp_flags |= tcp_flags;
 	fc->cur = idx + 1;
-	p->flow = f;
+	p->flow = idx + 1;
+}
+
+/* The current packet's flow slot, or NULL. */
+static __always_inline struct xdpnet_flow *flow_of(const struct pkt *p)
+{
+	__u32 idx = p->flow - 1;
+
+	return p->flow ? bpf_map_lookup_elem(&xdpnet_flows, &idx) : 0;
 }
 
 /* Where the current packet went. */
 static __always_inline void flow_out(const struct pkt *p, __u32 out_slot)
 {
-	if (p->flow) {
-		p->flow->out_slot = out_slot;
-		p->flow->flags |= XDPNET_FLOW_FORWARDED;
+	struct xdpnet_flow *f = flow_of(p);
+
+	if (f) {
+		f->out_slot = out_slot;
+		f->flags |= XDPNET_FLOW_FORWARDED;
 	}
 }
 
 static __always_inline void flow_flag(const struct pkt *p, __u8 flag)
 {
-	if (p->flow)
-		p->flow->flags |= flag;
+	struct xdpnet_flow *f = flow_of(p);
+
+	if (f)
+		f->flags |= flag;
 }
 
 /* What NAT made of the current packet (recorded once per flow, and again
@@ -229,7 +249,7 @@ static __always_inline void flow_flag(const struct pkt *p, __u8 flag)
 static __always_inline void flow_nat(const struct pkt *p, __be32 saddr, __be32 daddr,
 				     __be16 sport, __be16 dport, int renew)
 {
-	struct xdpnet_flow *f = p->flow;
+	struct xdpnet_flow *f = flow_of(p);
 
 	if (!f || ((f->flags & XDPNET_FLOW_NAT) && !renew))
 		return;

@@ -16,7 +16,10 @@ struct pkt {
 	__u16 vid;
 	__u16 tci;
 	__u8 tag; /* enum tag_kind */
-	struct xdpnet_flow *flow; /* its flow's slot (flow.h); NULL: not accounted */
+	/* Its flow's slot in xdpnet_flows + 1 (flow.h); 0: not accounted. An
+	 * index, not a pointer: a pointer that may be NULL, kept across the
+	 * pipeline, would double the states the verifier explores. */
+	__u32 flow;
 };
 
 static __always_inline void pkt_reload(struct pkt *p, void *data, void *end)

@@ -174,7 +174,7 @@ std::vector<DpFlow> FlowExport::finish(bool force) {
 
     struct Group {
         DpFlow d;
-        uint64_t since_ns = 0; // the flow's last record, or its start
+        uint64_t since_ns = UINT64_MAX; // the flow's last record, or its start
         std::vector<const Seen*> parts;
     };
     std::unordered_map<std::string_view, size_t> at;
@@ -191,7 +191,9 @@ std::vector<DpFlow> FlowExport::finish(bool force) {
         g.d.packets += s.f.packets - s.base_packets;
         g.d.bytes += s.f.bytes - s.base_bytes;
         g.d.drops += s.f.drops - s.base_drops;
-        g.since_ns = std::max<uint64_t>(g.since_ns, s.base_ns ? s.base_ns : s.f.first_ns);
+        // The earliest over its slots: a slot on another CPU that the flow
+        // reached later must not put its active timeout off.
+        g.since_ns = std::min<uint64_t>(g.since_ns, s.base_ns ? s.base_ns : s.f.first_ns);
         g.parts.push_back(&s);
     }
 

