@@ -1988,17 +1988,13 @@ struct FlowFillOptions {
     uint16_t vlan = 10;
 };
 
-// bpf/lib/flow.h: flow_hash() of the key as five 64-bit words.
+// The datapath's hash of the key as five 64-bit words (abi.h).
 uint64_t flow_hash(const xdpnet_flow_key& k)
 {
-    uint64_t w[5];
+    __u64 w[5];
     static_assert(sizeof(w) == sizeof(k), "the key is five words");
     memcpy(w, &k, sizeof w);
-    uint64_t h = (w[0] ^ w[2]) * 0x165667B19E3779F9ULL;
-    h ^= w[1] * 0x9E3779B97F4A7C15ULL;
-    h ^= w[3] * 0xC2B2AE3D27D4EB4FULL;
-    h ^= w[4] * 0x27D4EB2F165667C5ULL;
-    return h ^ (h >> 29);
+    return xdpnet_flow_hash(w);
 }
 
 // A BPF_F_MMAPABLE array's values, read-write (each value rounded up to 8
@@ -2116,7 +2112,7 @@ int cmd_flow_fill(const FlowFillOptions& o)
         key.proto = IPPROTO_UDP;
         key.in_slot = uint8_t(in_slot);
         key.vid = o.vlan;
-        uint32_t idx = (cpu << bits) | (uint32_t(flow_hash(key)) & ((1u << bits) - 1) & ~1u);
+        uint32_t idx = (cpu << bits) | xdpnet_flow_pair(flow_hash(key), bits);
         if (slots[idx].packets) {
             idx |= 1;
             if (slots[idx].packets) {

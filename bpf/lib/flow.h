@@ -115,16 +115,6 @@ static __always_inline int flow_key_eq(const struct xdpnet_flow *f, const union 
 	       w[4] == fw->w[4];
 }
 
-static __always_inline __u64 flow_hash(const union flow_words *fw)
-{
-	__u64 h = (fw->w[0] ^ fw->w[2]) * 0x165667B19E3779F9ULL;
-
-	h ^= fw->w[1] * 0x9E3779B97F4A7C15ULL;
-	h ^= fw->w[3] * 0xC2B2AE3D27D4EB4FULL;
-	h ^= fw->w[4] * 0x27D4EB2F165667C5ULL;
-	return h ^ (h >> 29);
-}
-
 /* A flow leaves its slot: its record goes to the daemon's ring buffer (no
  * wakeup: the daemon polls), or is counted as lost when the ring is full. */
 static __always_inline void flow_evict(const struct xdpnet_flow *f, __u32 index, __u32 cpu,
@@ -173,7 +163,7 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 		return;
 	cpu = bpf_get_smp_processor_id();
 	base = cpu << bits;
-	idx = base | ((__u32)flow_hash(fw) & (((1u << bits) - 1) & ~1u));
+	idx = base | xdpnet_flow_pair(xdpnet_flow_hash(fw->w), bits);
 	a = bpf_map_lookup_elem(&xdpnet_flows, &idx);
 	if (!a)
 		return;

@@ -539,6 +539,27 @@ struct xdpnet_flow {
 	__u8 pad[36];
 };
 
+/* The flow table's hash of a key read as five little-endian 64-bit words,
+ * and the even slot of the key's pair in a region of 2^bits slots: the top
+ * bits of the hash, which every bit of the key reaches (the low bits of a
+ * product see only the low bits of its factors, and an IPv4 address's host
+ * part sits in its word's top byte). One definition for the datapath, the
+ * tests and the bench. */
+static inline __u64 xdpnet_flow_hash(const __u64 *w)
+{
+	__u64 h = (w[0] ^ w[2]) * 0x165667B19E3779F9ULL;
+
+	h ^= w[1] * 0x9E3779B97F4A7C15ULL;
+	h ^= w[3] * 0xC2B2AE3D27D4EB4FULL;
+	h ^= w[4] * 0x27D4EB2F165667C5ULL;
+	return h;
+}
+
+static inline __u32 xdpnet_flow_pair(__u64 hash, __u32 bits)
+{
+	return (__u32)(hash >> (64 - bits)) & ~1u;
+}
+
 /* A record in the xdpnet_flow_events ring buffer: a flow pushed out of its
  * slot by a new one, with its counters as they were. */
 struct xdpnet_flow_event {

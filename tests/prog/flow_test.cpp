@@ -706,6 +706,50 @@ TEST_F(Flow, APairHoldsTwoFlowsAndANewOneEvictsTheOlderToTheRing)
 	EXPECT_EQ(flow_cpu(dp)[0].serial, 5u);
 }
 
+// Flows that differ only in their hosts' addresses (pings from the VMs of a
+// subnet to one server, one client's datagrams to many servers on the same
+// ports) must spread over the table like any others: a pair holds two.
+TEST_F(Flow, FlowsOfDifferentHostsSpreadOverThePairs)
+{
+	constexpr int kHosts = 32; // into 128 pairs: a fair hash uses ~28, evicts ~0
+	auto spread = [&](const std::vector<Bytes> &frames, const std::vector<xdpnet_flow_key> &keys, const char *what) {
+		SCOPED_TRACE(what);
+		flow_reset(dp);
+		Snapshot s0 = dp.snapshot();
+		for (auto &f : frames)
+			EXPECT_EQ(run(A1, f).retval, uint32_t(XDP_REDIRECT));
+		Snapshot s1 = dp.snapshot();
+		std::set<uint32_t> pairs;
+		for (auto &k : keys)
+			pairs.insert(flow_pair(k, 0, kBits));
+		auto t = flow_table(dp);
+		uint32_t live = 0;
+		for (auto &k : keys)
+			for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u})
+				live += flow_key_eq(t[i].key, k) && t[i].packets == 1;
+		EXPECT_EQ(delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_NEW), kHosts);
+		EXPECT_GE(pairs.size(), size_t(kHosts / 2)) << kHosts << " flows in " << pairs.size() << " pair(s)";
+		EXPECT_LE(delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_EVICTED), 4);
+		EXPECT_GE(live, uint32_t(kHosts - 4)) << "flows still in the table";
+	};
+	std::vector<Bytes> frames;
+	std::vector<xdpnet_flow_key> keys;
+	for (int h = 0; h < kHosts; h++) { // 10.0.10.100-131 ping 10.0.10.2
+		const uint32_t src = 0x0a000a64 + uint32_t(h);
+		frames.push_back(echo4(M(2), M(1), src, kIp2, 0x4242));
+		keys.push_back(flow_key4(src, kIp2, kIcmp, 0, 0x0800, kSlot[A1], 10));
+	}
+	spread(frames, keys, "pings from the hosts of a subnet");
+	frames.clear();
+	keys.clear();
+	for (int h = 0; h < kHosts; h++) { // 10.0.10.1:5000 -> 192.168.0.1-32:53
+		const uint32_t dst = 0xc0a80001 + uint32_t(h);
+		frames.push_back(udp4(M(2), M(1), kIp1, dst, 5000, 53));
+		keys.push_back(flow_key4(kIp1, dst, kUdp, 5000, 53, kSlot[A1], 10));
+	}
+	spread(frames, keys, "one client, its DNS queries to many servers");
+}
+
 // ---------------------------------------------------------------------------
 // 6. A full ring.
 
@@ -874,25 +918,65 @@ TEST_F(Flow, EachCpuCountsTheSameFlowInItsOwnRegion)
 // ---------------------------------------------------------------------------
 // Routing: a drop the router counts itself.
 
-TEST_F(Flow, APacketTheRouterDropsIsNotedOnItsFlow)
+TEST_F(Flow, DropsTheRouterCountsItselfAreNotedOnTheFlow)
 {
-	// VLAN 10 and 20 networks; the neighbour 10.0.20.5 was asked for just
-	// now and has not answered: the packet is dropped (neigh_unresolved)
-	// without another request.
+	// VLAN 10 and 20 networks. 10.0.20.5 was asked for just now and has not
+	// answered: dropped (neigh_unresolved), no second request. 10.0.20.6 is
+	// unknown: dropped, an ARP request flooded in its place. 10.0.20.7 is
+	// known but the packet's TTL is 1: dropped (ttl_exceeded), a
+	// time-exceeded sent back out of the ingress port.
 	const Mac r10 = {0x02, 0x78, 0x64, 0x11, 0x00, 0x0a}, r20 = {0x02, 0x78, 0x64, 0x11, 0x00, 0x14};
+	constexpr uint32_t kAsked = 0x0a001405, kUnknown = 0x0a001406, kKnown = 0x0a001407;
 	dp.put_network(0, 10, 0x0a000afe, 24, r10);
 	dp.put_network(0, 20, 0x0a0014fe, 24, r20);
-	dp.put_neigh(20, 0x0a001405, Mac{}, XDPNET_NEIGH_INCOMPLETE, coarse_now());
-	const Bytes f = udp4(r10, M(1), kIp1, 0x0a001405, 6500, 53);
-	EXPECT_EQ(send(A1, f, {Drop(A1, XDPNET_DROP_NEIGH_UNRESOLVED), Ctr(A1, XDPNET_CTR_FLOW_NEW)}).retval,
+	dp.put_neigh(20, kAsked, Mac{}, XDPNET_NEIGH_INCOMPLETE, coarse_now());
+	dp.put_neigh(20, kKnown, M(21));
+	dp.fdb_put(20, M(21), A3, coarse_now());
+	// (Source ports differ too: flows differing only in an address's last
+	// octet share a pair, see FlowsOfDifferentHostsSpreadOverThePairs.)
+	const Bytes asked = udp4(r10, M(1), kIp1, kAsked, 6500, 53);
+	const Bytes unknown = udp4(r10, M(1), kIp1, kUnknown, 6501, 53);
+	const Bytes ttl1 = eth_ipv4(r10, M(1), ipv4_packet(kIp1, kKnown, kUdp, udp_l4(6502, 53), 1));
+	EXPECT_EQ(send(A1, asked, {Drop(A1, XDPNET_DROP_NEIGH_UNRESOLVED), Ctr(A1, XDPNET_CTR_FLOW_NEW)}).retval,
 		  uint32_t(XDP_DROP));
+	EXPECT_EQ(send(A1, unknown,
+		       {Drop(A1, XDPNET_DROP_NEIGH_UNRESOLVED), Ctr(A1, XDPNET_CTR_ARP_REQUEST), Ctr(A1, XDPNET_CTR_FLOODED),
+			Ctr(A1, XDPNET_CTR_FLOW_NEW)})
+			  .retval,
+		  uint32_t(XDP_REDIRECT));
+	EXPECT_EQ(send(A1, ttl1,
+		       {Drop(A1, XDPNET_DROP_TTL_EXCEEDED), Ctr(A1, XDPNET_CTR_ICMP_TIME_EXCEEDED),
+			Ctr(A1, XDPNET_CTR_FLOW_NEW)})
+			  .retval,
+		  uint32_t(XDP_REDIRECT));
+
 	auto t = flow_table(dp);
-	const int64_t i = slot_of(t, flow_key4(kIp1, 0x0a001405, kUdp, 6500, 53, kSlot[A1], 10));
-	ASSERT_GE(i, 0);
-	EXPECT_EQ(t[i].packets, 1u);
-	EXPECT_EQ(t[i].flags, uint8_t(XDPNET_FLOW_DROPPED)) << "dropped, and counted as a drop on the port";
-	EXPECT_EQ(unsigned(t[i].drop_reason), unsigned(XDPNET_DROP_NEIGH_UNRESOLVED)) << drop_name(t[i].drop_reason);
-	EXPECT_EQ(t[i].drops, 1u);
+	const xdpnet_flow_key ka = flow_key4(kIp1, kAsked, kUdp, 6500, 53, kSlot[A1], 10),
+			      ku = flow_key4(kIp1, kUnknown, kUdp, 6501, 53, kSlot[A1], 10),
+			      kt = flow_key4(kIp1, kKnown, kUdp, 6502, 53, kSlot[A1], 10);
+	const int64_t ia = slot_of(t, ka), iu = slot_of(t, ku), it = slot_of(t, kt);
+	ASSERT_GE(ia, 0);
+	ASSERT_GE(iu, 0);
+	ASSERT_GE(it, 0);
+	expect_only(t, {ia, iu, it});
+	auto check = [&](int64_t at, const xdpnet_flow_key &k, const Bytes &f, uint8_t flags, uint8_t out,
+			 uint8_t reason, const char *what) {
+		const xdpnet_flow &g = t[at];
+		xdpnet_flow w = F(k, 1, ip_bytes(f), flags, out);
+		w.drop_reason = reason;
+		w.drops = 1;
+		w.first_ns = g.first_ns;
+		w.last = g.last;
+		w.serial = g.serial;
+		expect_flow(g, w, what);
+	};
+	check(ia, ka, asked, XDPNET_FLOW_DROPPED, 0, XDPNET_DROP_NEIGH_UNRESOLVED, "neigh_unresolved, dropped");
+	// What left in the packet's place is recorded too: the flooded ARP
+	// request, the time-exceeded sent back out of A1.
+	check(iu, ku, unknown, XDPNET_FLOW_DROPPED | XDPNET_FLOW_FLOODED, 0, XDPNET_DROP_NEIGH_UNRESOLVED,
+	      "neigh_unresolved, an ARP request instead");
+	check(it, kt, ttl1, XDPNET_FLOW_DROPPED | XDPNET_FLOW_FORWARDED, uint8_t(kSlot[A1]), XDPNET_DROP_TTL_EXCEEDED,
+	      "ttl_exceeded, a time-exceeded instead");
 }
 
 // ---------------------------------------------------------------------------
@@ -1163,4 +1247,51 @@ TEST_F(FlowNat, APacketForTheSlowPathRecordsItsTranslation)
 	w.last = t[i].last;
 	w.serial = 1;
 	expect_flow(t[i], w, "sent on by tc, translated with the connection XDP made");
+}
+
+TEST_F(FlowNat, TooBigForTheUplinkIsNotedAsAFragNeededDrop)
+{
+	// The path to the remote network has an MTU of 1280 (as nat_test does).
+	const std::string sh = "PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; ip route replace 198.51.100.0/24 via "
+			       "203.0.113.2 dev " + xt::iface(kUpIface).name;
+	ASSERT_EQ(system((sh + " mtu lock 1280").c_str()), 0);
+	struct Restore {
+		std::string cmd;
+		~Restore() { (void)system(cmd.c_str()); }
+	} restore{sh};
+	// With DF: an ICMP fragmentation-needed goes back out of V1.
+	const Bytes df = eth_ipv4(kR30, M(10), ipv4_packet(kVmA, kRemote, kUdp, udp_l4(5353, 53, 1400)));
+	// Without DF: just dropped.
+	Bytes nodf_pkt = ipv4_packet(kVmA, kRemote, kUdp, udp_l4(5354, 53, 1400));
+	set16(nodf_pkt, 6, 0);
+	ip_csum_fill(nodf_pkt, 0);
+	const Bytes nodf = eth_ipv4(kR30, M(10), nodf_pkt);
+	Snapshot s0 = dp.snapshot();
+	EXPECT_EQ(run(v1_if, df).retval, uint32_t(XDP_REDIRECT)) << "the ICMP error back out of V1";
+	EXPECT_EQ(run(v1_if, nodf).retval, uint32_t(XDP_DROP));
+	Snapshot s1 = dp.snapshot();
+	EXPECT_EQ(int64_t(s1.slots[kV1].drops[XDPNET_DROP_FRAG_NEEDED] - s0.slots[kV1].drops[XDPNET_DROP_FRAG_NEEDED]), 2);
+	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_ICMP_FRAG_NEEDED), 1);
+	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 2);
+
+	auto t = flow_table(dp);
+	const xdpnet_flow_key k1 = flow_key4(kVmA, kRemote, kUdp, 5353, 53, kV1, 30),
+			      k2 = flow_key4(kVmA, kRemote, kUdp, 5354, 53, kV1, 30);
+	const int64_t i1 = slot_of(t, k1), i2 = slot_of(t, k2);
+	ASSERT_GE(i1, 0);
+	ASSERT_GE(i2, 0);
+	expect_only(t, {i1, i2});
+	auto check = [&](int64_t at, const xdpnet_flow_key &k, const Bytes &f, uint8_t flags, uint8_t out,
+			 const char *what) {
+		const xdpnet_flow &g = t[at];
+		xdpnet_flow w = F(k, 1, ip_bytes(f), flags, out);
+		w.drop_reason = XDPNET_DROP_FRAG_NEEDED;
+		w.drops = 1;
+		w.first_ns = g.first_ns;
+		w.last = g.last;
+		w.serial = g.serial;
+		expect_flow(g, w, what);
+	};
+	check(i1, k1, df, XDPNET_FLOW_DROPPED | XDPNET_FLOW_FORWARDED, kV1, "DF: frag_needed, the ICMP error sent back");
+	check(i2, k2, nodf, XDPNET_FLOW_DROPPED, 0, "no DF: frag_needed, dropped");
 }

@@ -886,18 +886,14 @@ xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array
 uint64_t flow_hash(const xdpnet_flow_key &k)
 {
 	static_assert(sizeof(k) == 5 * sizeof(uint64_t), "the key is five words");
-	uint64_t w[5];
+	__u64 w[5];
 	memcpy(w, &k, sizeof(w)); // little-endian words, as the datapath reads them
-	uint64_t h = (w[0] ^ w[2]) * 0x165667B19E3779F9ULL;
-	h ^= w[1] * 0x9E3779B97F4A7C15ULL;
-	h ^= w[3] * 0xC2B2AE3D27D4EB4FULL;
-	h ^= w[4] * 0x27D4EB2F165667C5ULL;
-	return h ^ (h >> 29);
+	return xdpnet_flow_hash(w);
 }
 
 uint32_t flow_pair(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits)
 {
-	return (cpu << bits) | (uint32_t(flow_hash(k)) & (((1u << bits) - 1) & ~1u));
+	return (cpu << bits) | xdpnet_flow_pair(flow_hash(k), bits);
 }
 
 bool flow_key_eq(const xdpnet_flow_key &a, const xdpnet_flow_key &b) { return memcmp(&a, &b, sizeof(a)) == 0; }
