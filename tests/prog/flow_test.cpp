@@ -932,8 +932,8 @@ TEST_F(Flow, DropsTheRouterCountsItselfAreNotedOnTheFlow)
 	dp.put_neigh(20, kAsked, Mac{}, XDPNET_NEIGH_INCOMPLETE, coarse_now());
 	dp.put_neigh(20, kKnown, M(21));
 	dp.fdb_put(20, M(21), A3, coarse_now());
-	// (Source ports differ too: flows differing only in an address's last
-	// octet share a pair, see FlowsOfDifferentHostsSpreadOverThePairs.)
+	// (Source ports differ too: three flows, two slots a pair; the keys
+	// should not depend on the hash spreading addresses.)
 	const Bytes asked = udp4(r10, M(1), kIp1, kAsked, 6500, 53);
 	const Bytes unknown = udp4(r10, M(1), kIp1, kUnknown, 6501, 53);
 	const Bytes ttl1 = eth_ipv4(r10, M(1), ipv4_packet(kIp1, kKnown, kUdp, udp_l4(6502, 53), 1));

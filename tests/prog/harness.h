@@ -340,10 +340,12 @@ xdpnet_flow_key flow_key4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_
 			  uint8_t in_slot, uint16_t vid);
 xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array<uint8_t, 16> &daddr,
 			  uint8_t proto, uint16_t sport, uint16_t dport, uint8_t in_slot, uint16_t vid);
-// flow.h's hash of the key's five little-endian 64-bit words.
+// The datapath's hash of the key's five little-endian 64-bit words
+// (abi.h: xdpnet_flow_hash).
 uint64_t flow_hash(const xdpnet_flow_key &k);
 // The even slot of the key's pair in cpu's region: (cpu << bits) |
-// (hash & (2^bits - 1) & ~1); its partner is that | 1.
+// xdpnet_flow_pair(hash, bits) (the hash's top bits, even); its partner is
+// that | 1.
 uint32_t flow_pair(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits);
 bool flow_key_eq(const xdpnet_flow_key &a, const xdpnet_flow_key &b);
 std::string flow_key_str(const xdpnet_flow_key &k);
