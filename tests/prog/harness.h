@@ -340,6 +340,18 @@ xdpnet_flow_key flow_key4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_
 			  uint8_t in_slot, uint16_t vid);
 xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array<uint8_t, 16> &daddr,
 			  uint8_t proto, uint16_t sport, uint16_t dport, uint8_t in_slot, uint16_t vid);
+// ---------------------------------------------------------------------------
+// NAT tests: the uplink is veth kFreeIface.
+// Its MAC (SIOCGIFHWADDR).
+Mac if_mac(const std::string &name);
+// The kernel side of the uplink, once per process (the harness's private
+// netns): 203.0.113.1/24, a route to 198.51.100.0/24 via 203.0.113.2 with a
+// permanent neighbour 02:00:00:00:00:fe, forwarding on (bpf_fib_lookup
+// answers from it).
+void uplink_netns();
+// A connection-table key (addresses and ports in host order).
+xdpnet_ct_key K(uint8_t side, uint8_t proto, uint32_t s, uint32_t d, uint16_t sp, uint16_t dp);
+
 // The datapath's hash of the key's five little-endian 64-bit words
 // (abi.h: xdpnet_flow_hash).
 uint64_t flow_hash(const xdpnet_flow_key &k);

@@ -57,51 +57,6 @@ constexpr uint32_t kToSyn = 11, kToEst = 22, kToClosing = 33, kToUdp = 44, kToIc
 
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1;
 
-Mac if_mac(const std::string &name)
-{
-	Mac m{};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	ifreq r{};
-	strncpy(r.ifr_name, name.c_str(), IFNAMSIZ - 1);
-	if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &r) != 0)
-		ADD_FAILURE() << "SIOCGIFHWADDR " << name << ": " << strerror(errno);
-	else
-		memcpy(m.data(), r.ifr_hwaddr.sa_data, 6);
-	if (fd >= 0)
-		close(fd);
-	return m;
-}
-
-// The kernel side of the uplink, once per process (the harness's private netns).
-void uplink_netns()
-{
-	static bool done = false;
-	if (done)
-		return;
-	const std::string n = xt::iface(kUpIface).name;
-	const std::string cmd = "PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; set -e; "
-				"ip addr replace 203.0.113.1/24 dev " + n + "; "
-				"ip link set " + n + " up; "
-				"ip route replace 198.51.100.0/24 via 203.0.113.2 dev " + n + "; "
-				"ip neigh replace 203.0.113.2 lladdr 02:00:00:00:00:fe dev " + n +
-				" nud permanent; "
-				"echo 1 > /proc/sys/net/ipv4/conf/" + n + "/forwarding";
-	ASSERT_EQ(system(cmd.c_str()), 0) << cmd;
-	done = true;
-}
-
-xdpnet_ct_key K(uint8_t side, uint8_t proto, uint32_t s, uint32_t d, uint16_t sp, uint16_t dp)
-{
-	xdpnet_ct_key k{};
-	k.saddr = htonl(s);
-	k.daddr = htonl(d);
-	k.sport = htons(sp);
-	k.dport = htons(dp);
-	k.proto = proto;
-	k.side = side;
-	return k;
-}
-
 bool key_eq(const xdpnet_ct_key &a, const xdpnet_ct_key &b) { return memcmp(&a, &b, sizeof(a)) == 0; }
 
 std::string ip_str(uint32_t be)
