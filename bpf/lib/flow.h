@@ -104,6 +104,10 @@ static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, uni
 	}
 	fw->k.in_slot = in_slot;
 	fw->k.vid = p->vid;
+	/* The header's length, but never more than the frame carries: a VM
+	 * must not inflate its own counts. */
+	if (len > p->len - off)
+		len = p->len - off;
 	return len ? len : 1;
 }
 
