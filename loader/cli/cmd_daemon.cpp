@@ -36,12 +36,6 @@ namespace {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-uint64_t unix_now_ns() {
-    struct timespec ts;
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
 /// What the daemon exports and how (the instance's recorded telemetry
 /// settings, with the command line's overrides).
 struct ExportOptions {
@@ -157,10 +151,7 @@ class FlowExporter {
         for (auto& d : round.finish(force))
             due.push_back(d);
 
-        std::vector<telemetry::PortInfo> by_slot(XDPNET_STATS_SLOTS);
-        for (const auto& p : inst.ports())
-            if (p.port.slot < by_slot.size())
-                by_slot[p.port.slot] = {p.name, p.port.ifindex};
+        const auto by_slot = ports_by_slot(inst);
         std::vector<telemetry::FlowRecord> recs;
         recs.reserve(due.size());
         for (const auto& d : due)

@@ -35,12 +35,6 @@ struct Row {
     double pps = 0, bps = 0; // --follow: over the last interval
 };
 
-uint64_t unix_now_ns() {
-    struct timespec ts;
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
 // --proto as a protocol number; throws a usage error naming the choices.
 int proto_filter(const std::string& p) {
     static const std::map<std::string, int> names = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmpv6", 58}};
@@ -145,10 +139,7 @@ void print_table(const std::vector<Row>& rows, size_t total, bool rates) {
 std::vector<Row> read_rows(const Instance& inst, const FlowTable& table, const Options& o, int proto) {
     const uint64_t dp_now = inst.clock_ns();
     const int64_t offset = int64_t(unix_now_ns()) - int64_t(dp_now);
-    std::vector<telemetry::PortInfo> by_slot(XDPNET_STATS_SLOTS);
-    for (const auto& p : inst.ports())
-        if (p.port.slot < by_slot.size())
-            by_slot[p.port.slot] = {p.name, p.port.ifindex};
+    const auto by_slot = ports_by_slot(inst);
     std::vector<Row> rows;
     for (const auto& f : telemetry::merge_flows(table.slots(), table.size(), dp_now)) {
         Row r{f, telemetry::to_record(f, by_slot, offset)};

@@ -1,5 +1,7 @@
 #include "cli/context.h"
 
+#include <time.h>
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -92,6 +94,20 @@ const volatile std::sig_atomic_t& stop_on_signals() {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     return g_stop;
+}
+
+uint64_t unix_now_ns() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+std::vector<telemetry::PortInfo> ports_by_slot(const Instance& inst) {
+    std::vector<telemetry::PortInfo> by_slot(XDPNET_STATS_SLOTS);
+    for (const auto& p : inst.ports())
+        if (p.port.slot < by_slot.size())
+            by_slot[p.port.slot] = {p.name, p.port.ifindex};
+    return by_slot;
 }
 
 } // namespace xdpnet::cli

@@ -11,6 +11,7 @@
 
 #include "datapath/instance.h"
 #include "policy/policy.h"
+#include "telemetry/flow_export.h"
 
 namespace xdpnet::cli {
 
@@ -58,6 +59,11 @@ std::string port_label(const LivePort& p);
 /// For commands that run until stopped: installs SIGINT/SIGTERM handlers that
 /// set the returned flag.
 const volatile std::sig_atomic_t& stop_on_signals();
+
+/// Now, Unix time in ns (flow records' clock).
+uint64_t unix_now_ns();
+/// The live ports by slot, as flow records name them (unused slots: "", 0).
+std::vector<telemetry::PortInfo> ports_by_slot(const Instance& inst);
 
 /// Prints JSON (pretty) to stdout.
 void print_json(const nlohmann::json& j);

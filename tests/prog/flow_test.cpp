@@ -1208,13 +1208,8 @@ TEST_F(FlowNat, APacketForTheSlowPathRecordsItsTranslation)
 TEST_F(FlowNat, TooBigForTheUplinkIsNotedAsAFragNeededDrop)
 {
 	// The path to the remote network has an MTU of 1280 (as nat_test does).
-	const std::string sh = "PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; ip route replace 198.51.100.0/24 via "
-			       "203.0.113.2 dev " + xt::iface(kUpIface).name;
-	ASSERT_EQ(system((sh + " mtu lock 1280").c_str()), 0);
-	struct Restore {
-		std::string cmd;
-		~Restore() { (void)system(cmd.c_str()); }
-	} restore{sh};
+	UplinkPathMtu mtu(1280);
+	ASSERT_TRUE(mtu.ok());
 	// With DF: an ICMP fragmentation-needed goes back out of V1.
 	const Bytes df = eth_ipv4(kR30, M(10), ipv4_packet(kVmA, kRemote, kUdp, udp_l4(5353, 53, 1400)));
 	// Without DF: just dropped.

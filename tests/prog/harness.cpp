@@ -948,6 +948,22 @@ void uplink_netns()
 	done = true;
 }
 
+static std::string uplink_route_cmd()
+{
+	return "PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; ip route replace 198.51.100.0/24 via "
+	       "203.0.113.2 dev " + iface(kFreeIface).name;
+}
+
+UplinkPathMtu::UplinkPathMtu(int mtu)
+{
+	ok_ = system((uplink_route_cmd() + " mtu lock " + std::to_string(mtu)).c_str()) == 0;
+}
+
+UplinkPathMtu::~UplinkPathMtu()
+{
+	(void)system(uplink_route_cmd().c_str());
+}
+
 xdpnet_ct_key K(uint8_t side, uint8_t proto, uint32_t s, uint32_t d, uint16_t sp, uint16_t dp)
 {
 	xdpnet_ct_key k{};

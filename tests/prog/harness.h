@@ -349,6 +349,17 @@ Mac if_mac(const std::string &name);
 // permanent neighbour 02:00:00:00:00:fe, forwarding on (bpf_fib_lookup
 // answers from it).
 void uplink_netns();
+// While alive: the uplink's route to 198.51.100.0/24 has this (locked) MTU,
+// so bpf_fib_lookup answers "fragmentation needed" for bigger packets.
+class UplinkPathMtu {
+public:
+	explicit UplinkPathMtu(int mtu);
+	~UplinkPathMtu();
+	bool ok() const { return ok_; }
+
+private:
+	bool ok_ = false;
+};
 // A connection-table key (addresses and ports in host order).
 xdpnet_ct_key K(uint8_t side, uint8_t proto, uint32_t s, uint32_t d, uint16_t sp, uint16_t dp);
 

@@ -1353,13 +1353,8 @@ TEST_F(Nat, MasqueradingNetworkNeverLeaksItsPrivateSource)
 // gateway (path-MTU discovery), and creates no connection.
 TEST_F(Nat, TooBigForTheUplinkGetsFragNeededBack)
 {
-	const std::string sh = "PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH; ip route replace 198.51.100.0/24 via "
-			       "203.0.113.2 dev " + xt::iface(kUpIface).name;
-	ASSERT_EQ(system((sh + " mtu lock 1280").c_str()), 0);
-	struct Restore {
-		std::string cmd;
-		~Restore() { (void)system(cmd.c_str()); }
-	} restore{sh};
+	UplinkPathMtu mtu(1280);
+	ASSERT_TRUE(mtu.ok());
 	RunResult r = dp.run_xdp(dp.skel->progs.xdpnet_ingress,
 				 from_a(tcp(kVmA, kRemote, 40000, 443, kTcpSyn, 64, 1400)), ifx(PV1));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT)) << "an ICMP error back out of V1";
