@@ -33,35 +33,47 @@ union flow_words {
 	__u64 w[5];
 };
 
-/* The transport fields of a flow at l4 (not a later fragment): ports, or
- * ICMP's type and code as the destination port, and TCP's flags. */
-static __always_inline void flow_l4(union flow_words *fw, __u8 proto, void *l4, void *end,
-				    __u8 *tcp_flags)
+/* The key's last word (abi.h: sport, dport, proto, in_slot, vid, read as a
+ * little-endian word) from its parts. */
+static __always_inline __u64 flow_w4(__u32 ports, __u8 proto, __u32 in_slot, __u16 vid)
+{
+	return ports | (__u64)proto << 32 | (__u64)(in_slot & 0xff) << 40 | (__u64)vid << 48;
+}
+
+/* The transport fields of a flow at l4 (not a later fragment) as the key's
+ * sport and dport read together: ports, or ICMP's type and code as the
+ * destination port; and TCP's flags. */
+static __always_inline __u32 flow_ports(__u8 proto, void *l4, void *end, __u8 *tcp_flags)
 {
 	__u8 *b = l4;
 
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
 		if ((void *)(b + 4) > end)
-			return;
-		fw->k.sport = *(__be16 *)b;
-		fw->k.dport = *(__be16 *)(b + 2);
+			return 0;
 		if (proto == IPPROTO_TCP && (void *)(b + 14) <= end)
 			*tcp_flags = b[13];
-	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-		if ((void *)(b + 2) > end)
-			return;
-		fw->k.dport = *(__be16 *)b; /* type, code */
+		return *(__u32 *)b;
 	}
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		if ((void *)(b + 2) > end)
+			return 0;
+		return (__u32)*(__u16 *)b << 16; /* type, code */
+	}
+	return 0;
 }
 
-/* Fills the key of an IPv4 or IPv6 frame and returns its IP length (what
- * IPFIX's octet counts count: IP header and payload); 0 when it is not IP
- * (or its header is cut short: a later stage drops it, unaccounted). */
+/* Fills the key of an IPv4 or IPv6 frame and its hash, and returns its IP
+ * length (what IPFIX's octet counts count: IP header and payload); 0 when it
+ * is not IP (or its header is cut short: a later stage drops it,
+ * unaccounted). The key is formed in registers and stored as whole words:
+ * the hash does not wait for it, and the compare's word loads are served by
+ * word stores (narrow stores under a word load stall the load). */
 static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, union flow_words *fw,
-					 __u8 *tcp_flags, __u8 *v6)
+					 __u64 *hash, __u8 *tcp_flags, __u8 *v6)
 {
 	__be16 eproto = l3_proto(p);
 	__u32 off = l2_len(p), len;
+	__u64 w0, w1, w2, w3, w4;
 	void *l3;
 
 	/* A variable offset gives the headers' pointers an identity of their
@@ -73,37 +85,45 @@ static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, uni
 		return 0;
 	l3 = p->data + off;
 
-	fw->w[4] = 0;
 	if (eproto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
+		__u32 ports = 0;
 
 		if ((void *)(ip + 1) > p->end || ip->ihl < 5)
 			return 0;
-		fw->w[0] = 0;
-		fw->w[1] = 0xffff0000ULL | ((__u64)ip->saddr << 32);
-		fw->w[2] = 0;
-		fw->w[3] = 0xffff0000ULL | ((__u64)ip->daddr << 32);
-		fw->k.proto = ip->protocol;
 		if (!(ip->frag_off & bpf_htons(0x1fff)))
-			flow_l4(fw, ip->protocol, l3 + ip->ihl * 4, p->end, tcp_flags);
+			ports = flow_ports(ip->protocol, l3 + ip->ihl * 4, p->end, tcp_flags);
+		w0 = 0;
+		w1 = 0xffff0000ULL | ((__u64)ip->saddr << 32);
+		w2 = 0;
+		w3 = 0xffff0000ULL | ((__u64)ip->daddr << 32);
+		w4 = flow_w4(ports, ip->protocol, in_slot, p->vid);
 		*v6 = 0;
 		len = bpf_ntohs(ip->tot_len);
 	} else if (eproto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
+		__u64 *a;
 
 		if ((void *)(ip6 + 1) > p->end)
 			return 0;
-		__builtin_memcpy(fw->k.saddr, &ip6->saddr, 16);
-		__builtin_memcpy(fw->k.daddr, &ip6->daddr, 16);
-		fw->k.proto = ip6->nexthdr;
-		flow_l4(fw, ip6->nexthdr, ip6 + 1, p->end, tcp_flags);
+		a = (__u64 *)&ip6->saddr;
+		w0 = a[0];
+		w1 = a[1];
+		w2 = a[2];
+		w3 = a[3];
+		w4 = flow_w4(flow_ports(ip6->nexthdr, ip6 + 1, p->end, tcp_flags), ip6->nexthdr,
+			     in_slot, p->vid);
 		*v6 = XDPNET_FLOW_IPV6;
 		len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	} else {
 		return 0;
 	}
-	fw->k.in_slot = in_slot;
-	fw->k.vid = p->vid;
+	fw->w[0] = w0;
+	fw->w[1] = w1;
+	fw->w[2] = w2;
+	fw->w[3] = w3;
+	fw->w[4] = w4;
+	*hash = xdpnet_flow_hash(fw->w);
 	/* The header's length, but never more than the frame carries: a VM
 	 * must not inflate its own counts. */
 	if (len > p->len - off)
@@ -153,6 +173,7 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 	struct xdpnet_flow *a, *b, *f;
 	union flow_words *fw;
 	__u8 tcp_flags = 0, v6;
+	__u64 hash;
 	__u32 len;
 
 	p->flow = 0;
@@ -162,12 +183,12 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 	if (!bits || bits > XDPNET_FLOW_BITS_MAX)
 		return;
 	fw = (union flow_words *)&fc->key;
-	len = flow_key_of(p, in_slot, fw, &tcp_flags, &v6);
+	len = flow_key_of(p, in_slot, fw, &hash, &tcp_flags, &v6);
 	if (!len)
 		return;
 	cpu = bpf_get_smp_processor_id();
 	base = cpu << bits;
-	idx = base | xdpnet_flow_pair(xdpnet_flow_hash(fw->w), bits);
+	idx = base | xdpnet_flow_pair(hash, bits);
 	a = bpf_map_lookup_elem(&xdpnet_flows, &idx);
 	if (!a)
 		return;
