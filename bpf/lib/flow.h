@@ -42,23 +42,25 @@ static __always_inline __u64 flow_w4(__u32 ports, __u8 proto, __u32 in_slot, __u
 
 /* The transport fields of a flow at l4 (not a later fragment) as the key's
  * sport and dport read together: ports, or ICMP's type and code as the
- * destination port; and TCP's flags. */
+ * destination port; and TCP's flags. Each of these headers has at least 4
+ * bytes: a shorter one is keyed without them. */
 static __always_inline __u32 flow_ports(__u8 proto, void *l4, void *end, __u8 *tcp_flags)
 {
 	__u8 *b = l4;
+	__u32 w;
 
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		if ((void *)(b + 4) > end)
-			return 0;
-		if (proto == IPPROTO_TCP && (void *)(b + 14) <= end)
+	if ((void *)(b + 4) > end)
+		return 0;
+	w = *(__u32 *)b;
+	if (proto == IPPROTO_TCP) {
+		if ((void *)(b + 14) <= end)
 			*tcp_flags = b[13];
-		return *(__u32 *)b;
+		return w;
 	}
-	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
-		if ((void *)(b + 2) > end)
-			return 0;
-		return (__u32)*(__u16 *)b << 16; /* type, code */
-	}
+	if (proto == IPPROTO_UDP)
+		return w;
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+		return w << 16; /* type, code */
 	return 0;
 }
 
@@ -71,9 +73,9 @@ static __always_inline __u32 flow_ports(__u8 proto, void *l4, void *end, __u8 *t
 static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, union flow_words *fw,
 					 __u64 *hash, __u8 *tcp_flags, __u8 *v6)
 {
-	__be16 eproto = l3_proto(p);
-	__u32 off = l2_len(p), len;
-	__u64 w0, w1, w2, w3, w4;
+	__u32 off = p->tag == TAG_8021Q ? sizeof(struct ethhdr) + VLAN_HLEN : sizeof(struct ethhdr);
+	__be16 eproto;
+	__u32 len;
 	void *l3;
 
 	/* A variable offset gives the headers' pointers an identity of their
@@ -81,23 +83,29 @@ static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, uni
 	 * pointers in p, which would split the verifier's states (and double
 	 * its work) for the whole rest of the pipeline. */
 	asm volatile("" : "+r"(off));
-	if (off > sizeof(struct ethhdr) + VLAN_HLEN)
+	if (off < sizeof(struct ethhdr) || off > sizeof(struct ethhdr) + VLAN_HLEN)
 		return 0;
 	l3 = p->data + off;
+	if (l3 + sizeof(struct iphdr) > p->end)
+		return 0;
+	/* The EtherType right before the IP header, tag or not (parse_l2
+	 * classified the frame: an 802.1Q tag is whole). */
+	eproto = *(__be16 *)((__u8 *)l3 - 2);
 
 	if (eproto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
 		__u32 ports = 0;
 
-		if ((void *)(ip + 1) > p->end || ip->ihl < 5)
+		if (ip->ihl < 5)
 			return 0;
 		if (!(ip->frag_off & bpf_htons(0x1fff)))
 			ports = flow_ports(ip->protocol, l3 + ip->ihl * 4, p->end, tcp_flags);
-		w0 = 0;
-		w1 = 0xffff0000ULL | ((__u64)ip->saddr << 32);
-		w2 = 0;
-		w3 = 0xffff0000ULL | ((__u64)ip->daddr << 32);
-		w4 = flow_w4(ports, ip->protocol, in_slot, p->vid);
+		fw->w[0] = 0;
+		fw->w[1] = 0xffff0000ULL | ((__u64)ip->saddr << 32);
+		fw->w[2] = 0;
+		fw->w[3] = 0xffff0000ULL | ((__u64)ip->daddr << 32);
+		fw->w[4] = flow_w4(ports, ip->protocol, in_slot, p->vid);
+		*hash = xdpnet_flow_hash(fw->w); /* the zero words fold away */
 		*v6 = 0;
 		len = bpf_ntohs(ip->tot_len);
 	} else if (eproto == bpf_htons(ETH_P_IPV6)) {
@@ -107,23 +115,18 @@ static __always_inline __u32 flow_key_of(const struct pkt *p, __u32 in_slot, uni
 		if ((void *)(ip6 + 1) > p->end)
 			return 0;
 		a = (__u64 *)&ip6->saddr;
-		w0 = a[0];
-		w1 = a[1];
-		w2 = a[2];
-		w3 = a[3];
-		w4 = flow_w4(flow_ports(ip6->nexthdr, ip6 + 1, p->end, tcp_flags), ip6->nexthdr,
-			     in_slot, p->vid);
+		fw->w[0] = a[0];
+		fw->w[1] = a[1];
+		fw->w[2] = a[2];
+		fw->w[3] = a[3];
+		fw->w[4] = flow_w4(flow_ports(ip6->nexthdr, ip6 + 1, p->end, tcp_flags),
+				   ip6->nexthdr, in_slot, p->vid);
+		*hash = xdpnet_flow_hash(fw->w);
 		*v6 = XDPNET_FLOW_IPV6;
 		len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	} else {
 		return 0;
 	}
-	fw->w[0] = w0;
-	fw->w[1] = w1;
-	fw->w[2] = w2;
-	fw->w[3] = w3;
-	fw->w[4] = w4;
-	*hash = xdpnet_flow_hash(fw->w);
 	/* The header's length, but never more than the frame carries: a VM
 	 * must not inflate its own counts. */
 	if (len > p->len - off)
