@@ -71,7 +71,10 @@ build() {
 run_tests() {
   need_root test
   echo "== tests: unit, prog (BPF_PROG_TEST_RUN), e2e (netns lab)"
-  ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 1200 "$@"
+  # Unit and program tests run JOBS at a time: each program test process has
+  # its own network namespace and unpinned maps (trace_test pins under a
+  # per-process path), so they share nothing; the e2e lab is RUN_SERIAL.
+  ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 1200 -j "$JOBS" "$@"
 }
 
 case "${1:-}" in
