@@ -462,7 +462,7 @@ def controls_section(variants, L, C, T, warnings):
 
 T_FLOW_COST_PCT = 15.0   # issue 5: accounting adds at most 15 % to the L2 path cost
 T_EXPORT_CPU = 0.10      # issue 5: the daemon exports the flows every interval using < 10 % of one core
-FLOW_VARIANTS = ("flows_off", "flows_on", "flows_export")
+FLOW_VARIANTS = ("flows_off", "flows_on", "flows_export", "nat_flows_off", "nat_flows_on")
 
 
 def flows_section(fvars, fexport, warnings):
@@ -486,14 +486,28 @@ def flows_section(fvars, fexport, warnings):
             vals(variant, "cost", "trivial", "ns")
         return {k: u[k] - g[k] + t[k] for k in u if k in g and k in t}
 
+    def nat_est(sc):
+        """The NAT instance's program-alone estimates (issue 3's 16 384 flows)."""
+        def get(variant):
+            u, g, t = vals("nat_" + variant, "cost", sc, "ns"), vals("nat_" + variant, "cost", "gen_nat", "ns"), \
+                vals("nat_" + variant, "cost", "trivial", "ns")
+            return {k: u[k] - g[k] + t[k] for k in u if k in g and k in t}
+        return get
+
     measures = [
         ("program cost, access→access, `xdpnet_ingress` alone on one frame (`uc_aa_direct`: one flow), ns",
          lambda v: vals(v, "cost", "uc_aa_direct", "ns"), "{:.0f}", False),
         ("program-alone estimate over 1024 flows (`uc_aa` through the generator), ns", est, "{:.0f}", False),
         ("live rate, access→access, 1024 flows (`uc_aa`), Mpps", lambda v: vals(v, "live", "uc_aa", "fwd_mpps"),
          "{:.2f}", True),
+        ("NAT SNAT-out, program-alone estimate over the NAT flows (`nat_out`; the NAT instance), ns",
+         nat_est("nat_out"), "{:.0f}", False),
+        ("NAT reply-in, program-alone estimate over the NAT flows (`nat_in`; the NAT instance), ns",
+         nat_est("nat_in"), "{:.0f}", False),
     ]
-    have_ab = any(r["variant"] == "flows_off" for r in fvars) and any(r["variant"] == "flows_on" for r in fvars)
+    have_ab = any(
+        any(r["variant"] == pre + "flows_off" for r in fvars) and any(r["variant"] == pre + "flows_on" for r in fvars)
+        for pre in ("", "nat_"))
     results = {}
     if have_ab:
         md.append("#### Accounting cost per packet: `telemetry: flows` off vs on, same run")
@@ -501,15 +515,17 @@ def flows_section(fvars, fexport, warnings):
         md.append("The base policy (flows on, the default) and a variant with `telemetry: flows: off`, applied to the "
                   "running instance in blocks interleaved back to back (off, on, off, on; each block all runs of "
                   "each measurement), so that drift of the machine hits both alike. Same traffic as the L2 table "
-                  "(1024 flows, 64-byte UDP, access→access). Medians over all runs of both blocks (min–max, n); "
-                  "“per block pair”: the change between block k off and block k on.")
+                  "(1024 flows, 64-byte UDP, access→access); the NAT rows (runs with the NAT instance) apply the "
+                  "same two variants to the NAT instance, with the NAT table's traffic. Medians over all runs of "
+                  "both blocks (min–max, n); “per block pair”: the change between block k off and block k on.")
         md.append("")
         md.append("| measurement | flows: off | flows: on | added by accounting | per block pair |")
         md.append("|---|---|---|---|---|")
         for label, get, f, is_rate in measures:
             off, on = get("flows_off"), get("flows_on")
             if not off or not on:
-                md.append(f"| {label} | – | – | – | – |")
+                if not label.startswith("NAT"):  # NAT rows: only runs with the NAT instance
+                    md.append(f"| {label} | – | – | – | – |")
                 continue
             so, sn = Stat(off.values()), Stat(on.values())
             # cost: added time; rate: the time per packet is 1/rate

@@ -767,6 +767,34 @@ PYEOF
     fi
     "$XDPNET" apply -c "$TMP/policy.yaml" > /dev/null 2>&1 || log "flow export: restoring the base policy failed"
 fi
+# 3. The NAT path: the NAT instance's program cost with flows off vs on, in
+#    interleaved blocks like the L2 ones (its traffic touches a new flow slot
+#    per packet: NAT_FLOWS flows, one per connection).
+if [[ $FLOWS == 1 && $NAT_UP == 1 && $CONTROLS_ONLY == 0 ]]; then
+    { cat "$TMP/nat-policy.yaml"; printf 'telemetry:\n  flows: off\n'; } > "$TMP/nat-policy-flows_off.yaml"
+    nbase=(run --runs "$RUNS" --duration "$DURATION" --repeat "$REPEAT" --vlan "$VLAN" --out "$RAW" --no-fdb --no-live
+        --nat --nat-flows "$NAT_FLOWS" --nat-xdpnet --nat-router-mac "$NAT_ROUTER_MAC" --nat-pin-dir "$NAT_PIN_DIR"
+        --xdpnet "$XDPNET" --no-nat-scale)
+    [[ $USE_XDPNET == 1 ]] && nbase+=(--pin-dir "$PIN_DIR")
+    [[ -n $CPU ]] && nbase+=(--cpu "$CPU")
+    block=0
+    for variant in flows_off flows_on flows_off flows_on; do
+        [[ $variant == flows_off ]] && block=$((block + 1))
+        pol=$TMP/nat-policy.yaml
+        [[ $variant == flows_off ]] && pol=$TMP/nat-policy-flows_off.yaml
+        if ! "$XDPNET" apply -c "$pol" > "$TMP/nat-apply-$variant.log" 2>&1; then
+            log "flows (NAT): xdpnet apply ($variant) failed: $(tail -n1 "$TMP/nat-apply-$variant.log")"
+            continue
+        fi
+        log "flows (NAT): $variant (block $block)"
+        "$BENCH" "${nbase[@]}" --only cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in --variant "nat_$variant" \
+            --block "$block" &
+        BENCH_PID=$!
+        wait "$BENCH_PID"
+        BENCH_PID=
+    done
+    "$XDPNET" apply -c "$TMP/nat-policy.yaml" > /dev/null 2>&1 || log "flows (NAT): restoring the NAT policy failed"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 log "measured in $(($(date +%s) - start)) s"
 
