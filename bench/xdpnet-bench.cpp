@@ -2112,13 +2112,19 @@ int cmd_flow_fill(const FlowFillOptions& o)
         key.proto = IPPROTO_UDP;
         key.in_slot = uint8_t(in_slot);
         key.vid = o.vlan;
-        uint32_t idx = (cpu << bits) | xdpnet_flow_pair(flow_hash(key), bits);
-        if (slots[idx].packets) {
-            idx |= 1;
-            if (slots[idx].packets) {
-                skipped++; // both of its pair taken: the next key
-                continue;
+        // The first free slot of its first pair, then of its second, as the
+        // datapath places a new flow.
+        const uint64_t h = flow_hash(key);
+        const uint32_t p1 = (cpu << bits) | xdpnet_flow_pair(h, bits), p2 = (cpu << bits) | xdpnet_flow_pair2(h, bits);
+        uint32_t idx = UINT32_MAX;
+        for (uint32_t c : {p1, p1 | 1, p2, p2 | 1})
+            if (!slots[c].packets) {
+                idx = c;
+                break;
             }
+        if (idx == UINT32_MAX) {
+            skipped++; // all four taken: the next key
+            continue;
         }
         xdpnet_flow& f = slots[idx];
         f.key = key;

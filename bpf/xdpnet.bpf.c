@@ -223,7 +223,7 @@ static __always_inline int ingress(struct xdp_md *ctx)
 	/* The uplink of NAT networks: routed, not switched. */
 	if (in->mode == XDPNET_MODE_UPLINK) {
 		now = clock_ns(cfg);
-		flow_account(&p, cfg, in->slot, now, st);
+		flow_account(&p, cfg, in->slot, now);
 		version = (fdb_version() << 1) | gen;
 		r = nat_in(ctx, &p, gen, in, now, version, st);
 		if (r == ROUTE_PASS)
@@ -243,7 +243,7 @@ static __always_inline int ingress(struct xdp_md *ctx)
 	now = clock_ns(cfg);
 
 	/* Stage 2a: the frame's flow. */
-	flow_account(&p, cfg, in->slot, now, st);
+	flow_account(&p, cfg, in->slot, now);
 
 	/* Stage 2b: port security, marking, policing. A port that is only
 	 * policed takes the short way, inline. */

@@ -160,24 +160,118 @@ static __always_inline void flow_evict(const struct xdpnet_flow *f, __u32 index,
 	ctr_add(st, XDPNET_CTR_FLOW_EVICTED, 1);
 }
 
-/* Of a slot pair holding two other flows: the one seen longest ago. */
+/* Of two slots holding other flows: is a seen no later than b? */
 static __always_inline int flow_older(const struct xdpnet_flow *a, const struct xdpnet_flow *b)
 {
 	return (__s32)(a->last - b->last) <= 0;
 }
 
-/* Accounts the frame to its flow and makes it the CPU's current flow. Sets
- * p->flow (0: not accounted: accounting off, not IP, or no slot). */
-static __always_inline void flow_account(struct pkt *p, const struct xdpnet_config *cfg,
-					 __u32 in_slot, __u64 now, struct xdpnet_port_stats *st)
+#define FLOW_META(bits, v6, in_slot, tcp_flags, len)                                               \
+	((__u64)(bits) | (__u64)(v6) << 8 | (__u64)((in_slot) & 0xff) << 16 |                       \
+	 (__u64)(tcp_flags) << 24 | (__u64)(len) << 32)
+
+/* A packet on a flow's slot. */
+static __always_inline void flow_count(struct xdpnet_flow *f, __u32 len, __u64 now, __u8 tcp_flags)
 {
-	__u32 zero = 0, bits = cfg->flow_bits, cpu, base, idx;
+	f->packets++;
+	f->bytes += len;
+	f->last = now >> XDPNET_FLOW_TIME_SHIFT;
+	f->tcp_flags |= tcp_flags;
+}
+
+/* A key not in its first pair (index `first`, even, in this CPU's region):
+ * its slot in the second pair if it is there, else a slot for it: the first
+ * free one of the first pair then the second, else the one seen longest ago
+ * (ties: in that order), whose flow goes to the ring buffer. The key is the
+ * CPU's scratch key (flow_account built it). Counts the packet there and
+ * returns the slot + 1, or 0. A function of its own: new flows are the rare
+ * path, the verifier checks it once (not at each of flow_account's inlined
+ * copies), and nothing of the inline path has to outlive a call. meta:
+ * FLOW_META(flow_bits, IPv6 flag, ingress slot, TCP flags, IP length). */
+__noinline int xdpnet_flow_place(__u32 first, __u64 hash, __u64 now, __u64 meta)
+{
+	__u32 zero = 0, bits = meta & 0xff, in_slot = (meta >> 16) & 0xff, cpu, i0, i1, i2, i3, idx;
 	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
-	struct xdpnet_flow *a, *b, *f;
+	struct xdpnet_flow *s0, *s1, *s2, *s3, *f;
+	union flow_words *fw;
+
+	if (!fc || !bits || bits > XDPNET_FLOW_BITS_MAX)
+		return 0;
+	fw = (union flow_words *)&fc->key;
+	cpu = first >> bits;
+	i0 = first & ~1u;
+	i1 = i0 | 1;
+	i2 = (cpu << bits) | xdpnet_flow_pair2(hash, bits);
+	i3 = i2 | 1;
+	s0 = bpf_map_lookup_elem(&xdpnet_flows, &i0);
+	s1 = bpf_map_lookup_elem(&xdpnet_flows, &i1);
+	s2 = bpf_map_lookup_elem(&xdpnet_flows, &i2);
+	s3 = bpf_map_lookup_elem(&xdpnet_flows, &i3);
+	if (!s0 || !s1 || !s2 || !s3)
+		return 0;
+	if (i2 != i0) {
+		if (flow_key_eq(s2, fw)) {
+			flow_count(s2, meta >> 32, now, meta >> 24);
+			return i2 + 1;
+		}
+		if (flow_key_eq(s3, fw)) {
+			flow_count(s3, meta >> 32, now, meta >> 24);
+			return i3 + 1;
+		}
+	}
+	/* A new flow. */
+	if (!s0->packets) {
+		f = s0, idx = i0;
+	} else if (!s1->packets) {
+		f = s1, idx = i1;
+	} else if (!s2->packets) {
+		f = s2, idx = i2;
+	} else if (!s3->packets) {
+		f = s3, idx = i3;
+	} else {
+		f = s0, idx = i0;
+		if (!flow_older(f, s1))
+			f = s1, idx = i1;
+		if (!flow_older(f, s2))
+			f = s2, idx = i2;
+		if (!flow_older(f, s3))
+			f = s3, idx = i3;
+		flow_evict(f, idx, cpu, stats_of(in_slot));
+	}
+	__builtin_memcpy(&f->key, &fw->k, sizeof(fw->k));
+	f->packets = 0;
+	f->bytes = 0;
+	f->tcp_flags = 0;
+	f->out_slot = 0;
+	f->flags = (meta >> 8) & XDPNET_FLOW_IPV6;
+	f->drop_reason = 0;
+	f->first_ns = now;
+	f->serial = ++fc->serial;
+	f->drops = 0;
+	f->nat_saddr = 0;
+	f->nat_daddr = 0;
+	f->nat_sport = 0;
+	f->nat_dport = 0;
+	ctr_add(stats_of(in_slot), XDPNET_CTR_FLOW_NEW, 1);
+	flow_count(f, meta >> 32, now, meta >> 24);
+	return idx + 1;
+}
+
+/* Accounts the frame to its flow and makes it the CPU's current flow. Sets
+ * p->flow (0: not accounted: accounting off, not IP, or no slot). A known
+ * flow in its first pair (nearly all, until the table fills) is found
+ * inline; the rest is xdpnet_flow_place's. */
+static __always_inline void flow_account(struct pkt *p, const struct xdpnet_config *cfg,
+					 __u32 in_slot, __u64 now)
+{
+	__u32 zero = 0, bits = cfg->flow_bits, idx;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	struct xdpnet_flow *f;
 	union flow_words *fw;
 	__u8 tcp_flags = 0, v6;
 	__u64 hash;
 	__u32 len;
+	int r;
 
 	p->flow = 0;
 	if (!fc)
@@ -189,50 +283,28 @@ static __always_inline void flow_account(struct pkt *p, const struct xdpnet_conf
 	len = flow_key_of(p, in_slot, fw, &hash, &tcp_flags, &v6);
 	if (!len)
 		return;
-	cpu = bpf_get_smp_processor_id();
-	base = cpu << bits;
-	idx = base | xdpnet_flow_pair(hash, bits);
-	a = bpf_map_lookup_elem(&xdpnet_flows, &idx);
-	if (!a)
+	idx = (bpf_get_smp_processor_id() << bits) | xdpnet_flow_pair(hash, bits);
+	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+	if (!f)
 		return;
-	f = a;
-	if (!flow_key_eq(a, fw)) {
+	if (!flow_key_eq(f, fw)) {
 		idx |= 1;
-		b = bpf_map_lookup_elem(&xdpnet_flows, &idx);
-		if (!b)
+		f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+		if (!f)
 			return;
-		f = b;
-		if (!flow_key_eq(b, fw)) {
-			/* A new flow: a free slot of the pair, else the older. */
-			if (!a->packets || (b->packets && flow_older(a, b))) {
-				f = a;
-				idx &= ~1u;
-			}
-			if (f->packets)
-				flow_evict(f, idx, cpu, st);
-			__builtin_memcpy(&f->key, &fw->k, sizeof(fw->k));
-			f->packets = 0;
-			f->bytes = 0;
-			f->tcp_flags = 0;
-			f->out_slot = 0;
-			f->flags = v6;
-			f->drop_reason = 0;
-			f->first_ns = now;
-			f->serial = ++fc->serial;
-			f->drops = 0;
-			f->nat_saddr = 0;
-			f->nat_daddr = 0;
-			f->nat_sport = 0;
-			f->nat_dport = 0;
-			ctr_add(st, XDPNET_CTR_FLOW_NEW, 1);
+		if (!flow_key_eq(f, fw)) {
+			r = xdpnet_flow_place(idx, hash, now, FLOW_META(bits, v6, in_slot, tcp_flags, len));
+			idx = r > 0 ? r - 1 : (__u32)-1;
+			goto current;
 		}
 	}
-	f->packets++;
-	f->bytes += len;
-	f->last = now >> XDPNET_FLOW_TIME_SHIFT;
-	f->tcp_flags |= tcp_flags;
+	flow_count(f, len, now, tcp_flags);
+current:
 	fc->cur = idx + 1;
-	p->flow = idx + 1;
+	/* Read back from the map: the verifier then knows the same of p->flow
+	 * whichever way the slot was found, and prunes the rest of the
+	 * pipeline as one state instead of exploring it once per way. */
+	p->flow = *(volatile __u32 *)&fc->cur;
 }
 
 /* The current packet's flow slot, or NULL. */

@@ -560,6 +560,17 @@ static inline __u32 xdpnet_flow_pair(__u64 hash, __u32 bits)
 	return (__u32)(hash >> (64 - bits)) & ~1u;
 }
 
+/* A key's second pair: the top bits of the hash mixed again, independent of
+ * the first pair's. A key lives in either pair; the datapath looks in the
+ * first and only a key not there in the second. Two pairs of two slots
+ * (rather than one pair) keep flows from pushing each other out while the
+ * table is far from full: three live flows in one pair would evict one
+ * another on every packet. */
+static inline __u32 xdpnet_flow_pair2(__u64 hash, __u32 bits)
+{
+	return xdpnet_flow_pair((hash ^ (hash >> 29)) * 0xD6E8FEB86659FD93ULL, bits);
+}
+
 /* A record in the xdpnet_flow_events ring buffer: a flow pushed out of its
  * slot by a new one, with its counters as they were. */
 struct xdpnet_flow_event {

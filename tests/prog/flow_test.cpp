@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -604,28 +605,37 @@ TEST_F(Flow, ArpAndOtherFramesThatAreNotIpAreNotAccounted)
 namespace {
 // UDP keys from A1 (10.0.10.1 -> 10.0.10.2, source port varied) whose pair
 // in region 0 is the first one's: n of them.
-std::vector<uint16_t> same_pair_ports(size_t n)
+// n keys 10.0.10.1:sport -> 10.0.10.2:dport (UDP, port A1, VLAN 10) that
+// share both their pairs (two different ones).
+std::vector<xdpnet_flow_key> same_pairs_keys(size_t n)
 {
-	std::vector<uint16_t> v;
-	uint32_t pair = 0;
-	for (uint32_t sp = 10000; sp < 65535 && v.size() < n; sp++) {
-		uint32_t p = flow_pair(flow_key4(kIp1, kIp2, kUdp, uint16_t(sp), 53, kSlot[A1], 10), 0, kBits);
-		if (v.empty())
-			pair = p;
-		if (p == pair)
-			v.push_back(uint16_t(sp));
-	}
+	std::vector<xdpnet_flow_key> v;
+	std::map<std::pair<uint32_t, uint32_t>, std::vector<xdpnet_flow_key>> by;
+	for (uint32_t dport = 53; dport < 53 + 64; dport++)
+		for (uint32_t sp = 1024; sp < 65535; sp++) {
+			auto k = flow_key4(kIp1, kIp2, kUdp, uint16_t(sp), uint16_t(dport), kSlot[A1], 10);
+			const uint32_t p1 = flow_pair(k, 0, kBits), p2 = flow_pair2(k, 0, kBits);
+			if (p1 == p2)
+				continue;
+			auto &l = by[{p1, p2}];
+			l.push_back(k);
+			if (l.size() == n)
+				return l;
+		}
 	return v;
 }
 } // namespace
 
-TEST_F(Flow, APairHoldsTwoFlowsAndANewOneEvictsTheOlderToTheRing)
+TEST_F(Flow, TwoPairsHoldFourFlowsAndANewOneEvictsTheOldestToTheRing)
 {
-	const auto sp = same_pair_ports(5);
-	ASSERT_EQ(sp.size(), 5u);
-	auto key = [&](int n) { return flow_key4(kIp1, kIp2, kUdp, sp[n], 53, kSlot[A1], 10); };
-	auto fr = [&](int n) { return udp4(M(2), M(1), kIp1, kIp2, sp[n], 53); };
-	const uint32_t even = flow_pair(key(0), 0, kBits), odd = even | 1;
+	const auto keys = same_pairs_keys(6);
+	ASSERT_EQ(keys.size(), 6u);
+	auto key = [&](int n) { return keys[n]; };
+	auto fr = [&](int n) {
+		return udp4(M(2), M(1), kIp1, kIp2, ntohs(keys[n].sport), ntohs(keys[n].dport));
+	};
+	const uint32_t p0 = flow_pair(key(0), 0, kBits), p1 = p0 | 1;
+	const uint32_t q0 = flow_pair2(key(0), 0, kBits), q1 = q0 | 1;
 	const std::vector<Effect> fwd = {Ctr(A2, XDPNET_CTR_TX_UNICAST)};
 	auto fwd_new = [&](int evicted) {
 		std::vector<Effect> e = {Ctr(A2, XDPNET_CTR_TX_UNICAST), Ctr(A1, XDPNET_CTR_FLOW_NEW)};
@@ -633,82 +643,93 @@ TEST_F(Flow, APairHoldsTwoFlowsAndANewOneEvictsTheOlderToTheRing)
 			e.push_back(Ctr(A1, XDPNET_CTR_FLOW_EVICTED));
 		return e;
 	};
+	auto later = [&] { wait_past(dp, dp.clock_now()); };
 
-	// F0 (twice) takes the even slot, F1 the odd one: both live.
+	// F0..F3 fill the first pair, then the second: all live, nothing evicted.
 	send(A1, fr(0), fwd_new(0));
 	send(A1, fr(0), fwd);
-	wait_past(dp, dp.clock_now());
+	later();
 	send(A1, fr(1), fwd_new(0));
+	later();
+	send(A1, fr(2), fwd_new(0));
+	later();
+	send(A1, fr(3), fwd_new(0));
 	auto t = flow_table(dp);
-	EXPECT_TRUE(flow_key_eq(t[even].key, key(0))) << flow_key_str(t[even].key);
-	EXPECT_TRUE(flow_key_eq(t[odd].key, key(1))) << flow_key_str(t[odd].key);
-	EXPECT_EQ(t[even].packets, 2u);
-	EXPECT_EQ(t[odd].packets, 1u);
-	expect_only(t, {even, odd});
-	EXPECT_TRUE(flow_events(dp).empty()) << "nothing evicted while the pair had room";
+	EXPECT_TRUE(flow_key_eq(t[p0].key, key(0))) << flow_key_str(t[p0].key);
+	EXPECT_TRUE(flow_key_eq(t[p1].key, key(1))) << flow_key_str(t[p1].key);
+	EXPECT_TRUE(flow_key_eq(t[q0].key, key(2))) << flow_key_str(t[q0].key);
+	EXPECT_TRUE(flow_key_eq(t[q1].key, key(3))) << flow_key_str(t[q1].key);
+	EXPECT_EQ(t[p0].packets, 2u);
+	expect_only(t, {p0, p1, q0, q1});
+	EXPECT_TRUE(flow_events(dp).empty()) << "nothing evicted while the pairs had room";
 
-	// F0 again, later: F1 (the odd slot) is now the older. F2 evicts it.
-	wait_past(dp, dp.clock_now());
+	// Known flows are found in either pair.
+	later();
 	send(A1, fr(0), fwd);
+	later();
+	send(A1, fr(2), fwd);
 	t = flow_table(dp);
-	ASSERT_LT(t[odd].last, t[even].last);
-	const xdpnet_flow f1 = t[odd];
-	send(A1, fr(2), fwd_new(1));
+	EXPECT_EQ(t[p0].packets, 3u);
+	EXPECT_EQ(t[q0].packets, 2u);
+
+	// F1 is now the oldest of the four: F4 evicts it.
+	ASSERT_LT(t[p1].last, t[q1].last);
+	ASSERT_LT(t[q1].last, t[p0].last);
+	const xdpnet_flow f1 = t[p1];
+	later();
+	send(A1, fr(4), fwd_new(1));
 	auto ev = flow_events(dp);
 	ASSERT_EQ(ev.size(), 1u);
 	expect_flow(ev[0].flow, f1, "the evicted record: F1 with its counters as they were");
-	EXPECT_EQ(ev[0].index, odd);
+	EXPECT_EQ(ev[0].index, p1);
 	EXPECT_EQ(ev[0].cpu, 0u);
 	t = flow_table(dp);
-	EXPECT_TRUE(flow_key_eq(t[even].key, key(0))) << "the newer flow stays";
-	EXPECT_EQ(t[even].packets, 3u);
-	xdpnet_flow w2 = F(key(2), 1, ip_bytes(fr(2)), XDPNET_FLOW_FORWARDED, uint8_t(kSlot[A2]));
-	w2.first_ns = t[odd].first_ns;
-	w2.last = t[odd].last;
-	w2.serial = 3;
-	expect_flow(t[odd], w2, "F2 starts afresh in the evicted slot");
-	EXPECT_EQ(t[odd].last, uint32_t(t[odd].first_ns >> XDPNET_FLOW_TIME_SHIFT));
-	expect_only(t, {even, odd});
+	xdpnet_flow w4 = F(key(4), 1, ip_bytes(fr(4)), XDPNET_FLOW_FORWARDED, uint8_t(kSlot[A2]));
+	w4.first_ns = t[p1].first_ns;
+	w4.last = t[p1].last;
+	w4.serial = 5;
+	expect_flow(t[p1], w4, "F4 starts afresh in the evicted slot");
+	EXPECT_EQ(t[p1].last, uint32_t(t[p1].first_ns >> XDPNET_FLOW_TIME_SHIFT));
 
-	// F2 again, later: F0 (the even slot) is the older. F3 evicts it.
-	wait_past(dp, dp.clock_now());
-	send(A1, fr(2), fwd);
-	t = flow_table(dp);
-	ASSERT_LT(t[even].last, t[odd].last);
-	const xdpnet_flow f0 = t[even];
-	send(A1, fr(3), fwd_new(1));
+	// Then F3 (in the second pair) is the oldest: F5 evicts it.
+	const xdpnet_flow f3 = t[q1];
+	send(A1, fr(5), fwd_new(1));
 	ev = flow_events(dp);
 	ASSERT_EQ(ev.size(), 1u);
-	expect_flow(ev[0].flow, f0, "the evicted record: F0, 3 packets");
-	EXPECT_EQ(ev[0].index, even);
-	EXPECT_EQ(ev[0].cpu, 0u);
+	expect_flow(ev[0].flow, f3, "the evicted record: F3");
+	EXPECT_EQ(ev[0].index, q1);
 	t = flow_table(dp);
-	EXPECT_TRUE(flow_key_eq(t[even].key, key(3)));
-	EXPECT_EQ(t[even].serial, 4u);
-	EXPECT_TRUE(flow_key_eq(t[odd].key, key(2)));
-	EXPECT_EQ(t[odd].packets, 2u);
+	EXPECT_TRUE(flow_key_eq(t[q1].key, key(5)));
+	EXPECT_EQ(t[q1].serial, 6u);
+	EXPECT_TRUE(flow_key_eq(t[p0].key, key(0))) << "the newer flows stay";
+	EXPECT_TRUE(flow_key_eq(t[q0].key, key(2)));
+	expect_only(t, {p0, p1, q0, q1});
 
-	// A tie (the same `last`): the even slot goes.
-	xdpnet_flow a = t[even], b = t[odd];
-	a.last = b.last = std::max(a.last, b.last);
-	flow_put(dp, even, a);
-	flow_put(dp, odd, b);
-	send(A1, fr(4), fwd_new(1));
+	// A tie (the same `last` in all four): the first pair's even slot goes.
+	uint32_t newest = 0;
+	for (uint32_t i : {p0, p1, q0, q1})
+		newest = std::max(newest, t[i].last);
+	for (uint32_t i : {p0, p1, q0, q1}) {
+		t[i].last = newest;
+		flow_put(dp, i, t[i]);
+	}
+	const xdpnet_flow f0 = t[p0];
+	send(A1, fr(1), fwd_new(1));
 	ev = flow_events(dp);
 	ASSERT_EQ(ev.size(), 1u);
-	expect_flow(ev[0].flow, a, "a tie evicts the even slot");
-	EXPECT_EQ(ev[0].index, even);
+	expect_flow(ev[0].flow, f0, "a tie evicts the first pair's even slot");
+	EXPECT_EQ(ev[0].index, p0);
 	t = flow_table(dp);
-	EXPECT_TRUE(flow_key_eq(t[even].key, key(4)));
-	EXPECT_EQ(t[even].serial, 5u);
-	EXPECT_TRUE(flow_key_eq(t[odd].key, key(2))) << "the odd slot's flow stays";
-	expect_only(t, {even, odd});
-	EXPECT_EQ(flow_cpu(dp)[0].serial, 5u);
+	EXPECT_TRUE(flow_key_eq(t[p0].key, key(1)));
+	EXPECT_EQ(t[p0].serial, 7u);
+	expect_only(t, {p0, p1, q0, q1});
+	EXPECT_EQ(flow_cpu(dp)[0].serial, 7u);
 }
 
 // Flows that differ only in their hosts' addresses (pings from the VMs of a
 // subnet to one server, one client's datagrams to many servers on the same
-// ports) must spread over the table like any others: a pair holds two.
+// ports) must spread over the table like any others (each has two pairs of
+// two slots).
 TEST_F(Flow, FlowsOfDifferentHostsSpreadOverThePairs)
 {
 	constexpr int kHosts = 32; // into 128 pairs: a fair hash uses ~28, evicts ~0
@@ -725,7 +746,8 @@ TEST_F(Flow, FlowsOfDifferentHostsSpreadOverThePairs)
 		auto t = flow_table(dp);
 		uint32_t live = 0;
 		for (auto &k : keys)
-			for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u})
+			for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u, flow_pair2(k, 0, kBits),
+					   flow_pair2(k, 0, kBits) | 1u})
 				live += flow_key_eq(t[i].key, k) && t[i].packets == 1;
 		EXPECT_EQ(delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_NEW), kHosts);
 		EXPECT_GE(pairs.size(), size_t(kHosts / 2)) << kHosts << " flows in " << pairs.size() << " pair(s)";
@@ -748,6 +770,57 @@ TEST_F(Flow, FlowsOfDifferentHostsSpreadOverThePairs)
 		keys.push_back(flow_key4(kIp1, dst, kUdp, 5000, 53, kSlot[A1], 10));
 	}
 	spread(frames, keys, "one client, its DNS queries to many servers");
+}
+
+// At half load live flows stay: 128 flows in a region of 256 slots, each
+// sent twice. With one pair per key, the keys beyond the two slots of their
+// pair (11 of these 128) would each evict another flow at every packet;
+// with two pairs, at most a rare one does.
+TEST_F(Flow, AtHalfLoadLiveFlowsStayInTheTable)
+{
+	constexpr uint32_t kFlows = kRegion / 2;
+	std::vector<Bytes> frames;
+	std::vector<xdpnet_flow_key> keys;
+	std::map<uint32_t, uint32_t> per_first_pair;
+	uint32_t x = 12345; // ports that look like a real mix (sequential ones spread evenly)
+	std::set<uint16_t> used;
+	while (keys.size() < kFlows) {
+		x = x * 1103515245u + 12345u;
+		const uint16_t sport = uint16_t(1024 + (x >> 8) % 60000);
+		if (!used.insert(sport).second)
+			continue;
+		frames.push_back(udp4(M(2), M(1), kIp1, kIp2, sport, 53));
+		keys.push_back(flow_key4(kIp1, kIp2, kUdp, sport, 53, kSlot[A1], 10));
+		per_first_pair[flow_pair(keys.back(), 0, kBits)]++;
+	}
+	uint32_t over_one_pair = 0; // keys beyond the two slots of their first pair
+	for (auto &[pair, n] : per_first_pair)
+		over_one_pair += n > 2 ? n - 2 : 0;
+	ASSERT_GE(over_one_pair, 8u) << "these keys would thrash with one pair per key";
+
+	Snapshot s0 = dp.snapshot();
+	for (auto &f : frames)
+		ASSERT_EQ(run(A1, f).retval, uint32_t(XDP_REDIRECT));
+	Snapshot s1 = dp.snapshot();
+	for (auto &f : frames)
+		ASSERT_EQ(run(A1, f).retval, uint32_t(XDP_REDIRECT));
+	Snapshot s2 = dp.snapshot();
+	const int64_t evicted1 = delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_EVICTED);
+	const int64_t evicted2 = delta(s1, s2, kSlot[A1], XDPNET_CTR_FLOW_EVICTED);
+	EXPECT_EQ(delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_NEW), int64_t(kFlows));
+	EXPECT_LE(evicted1, 2) << "the first round";
+	EXPECT_LE(evicted2, 2) << "the second round: flows that keep pushing each other out";
+	EXPECT_LT(evicted2 * 4, int64_t(over_one_pair)) << "one pair per key: " << over_one_pair << " per round";
+	// A flow pushed out in the first round comes back as new (into a free
+	// slot of its second pair, or pushing out another).
+	EXPECT_LE(delta(s1, s2, kSlot[A1], XDPNET_CTR_FLOW_NEW), evicted1 + evicted2);
+	auto t = flow_table(dp);
+	uint32_t twice = 0;
+	for (auto &k : keys)
+		for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u, flow_pair2(k, 0, kBits),
+				   flow_pair2(k, 0, kBits) | 1u})
+			twice += flow_key_eq(t[i].key, k) && t[i].packets == 2;
+	EXPECT_GE(twice, kFlows - 4) << "flows in one of their four slots with both their packets";
 }
 
 // ---------------------------------------------------------------------------
@@ -796,14 +869,17 @@ TEST_F(Flow, WhenTheRingIsFullEvictionsAreCountedAsLost)
 			Ctr(A1, XDPNET_CTR_FLOW_EVICTED, evicted), Ctr(A1, XDPNET_CTR_FLOW_LOST, evictions - kRingRecords)});
 
 	// What the ring holds: one record per eviction it took, each a flow of
-	// one packet in the pair its key hashes to, every serial once.
+	// one packet in one of the two pairs its key hashes to, every serial once.
 	auto ev = flow_events(dp);
 	EXPECT_EQ(int64_t(ev.size()), evicted);
 	std::set<uint32_t> serials;
 	uint32_t bad = 0;
 	for (auto &e : ev) {
 		serials.insert(e.flow.serial);
-		bad += e.cpu != 0 || (e.index & ~1u) != flow_pair(e.flow.key, 0, kBits) || e.flow.packets != 1 ||
+		bad += e.cpu != 0 ||
+		       ((e.index & ~1u) != flow_pair(e.flow.key, 0, kBits) &&
+			(e.index & ~1u) != flow_pair2(e.flow.key, 0, kBits)) ||
+		       e.flow.packets != 1 ||
 		       e.flow.bytes != ip_bytes(f) || e.flow.flags != XDPNET_FLOW_FORWARDED ||
 		       e.flow.out_slot != kSlot[A2] || e.flow.serial == 0 || e.flow.serial > kFlows;
 	}

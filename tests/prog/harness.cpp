@@ -898,6 +898,11 @@ uint32_t flow_pair(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits)
 	return (cpu << bits) | xdpnet_flow_pair(flow_hash(k), bits);
 }
 
+uint32_t flow_pair2(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits)
+{
+	return (cpu << bits) | xdpnet_flow_pair2(flow_hash(k), bits);
+}
+
 bool flow_key_eq(const xdpnet_flow_key &a, const xdpnet_flow_key &b) { return memcmp(&a, &b, sizeof(a)) == 0; }
 
 std::string flow_key_str(const xdpnet_flow_key &k)

@@ -370,6 +370,9 @@ uint64_t flow_hash(const xdpnet_flow_key &k);
 // xdpnet_flow_pair(hash, bits) (the hash's top bits, even); its partner is
 // that | 1.
 uint32_t flow_pair(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits);
+// The even slot of the key's second pair (xdpnet_flow_pair2), where a key
+// lives when its first pair was full as it came.
+uint32_t flow_pair2(const xdpnet_flow_key &k, uint32_t cpu, uint32_t bits);
 bool flow_key_eq(const xdpnet_flow_key &a, const xdpnet_flow_key &b);
 std::string flow_key_str(const xdpnet_flow_key &k);
 // Is every byte of the slot zero (never written)?
