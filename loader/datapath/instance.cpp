@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <memory>
 #include <fstream>
@@ -777,7 +778,10 @@ size_t Instance::acl_connections() const { return maps::keys<struct xdpnet_acl_k
 
 uint32_t Instance::acl_conn_capacity() const { return maps::capacity(m_.aclconn); }
 
-std::string Instance::acl_notes_path() const { return "/run/xdpnet/" + name_ + ".acl.json"; }
+std::string Instance::acl_notes_path_of(const std::string& instance) {
+    return "/run/xdpnet/" + instance + ".acl.json";
+}
+std::string Instance::acl_notes_path() const { return acl_notes_path_of(name_); }
 
 void Instance::clear_controls(uint32_t gen) {
     // LPM tries: get_next_key walks them too.
@@ -1243,6 +1247,7 @@ void Instance::destroy() {
     m_ = {};
     p_ = {};
     remove_pins(dir_);
+    remove_acl_notes(name_);
 }
 
 void Instance::force_remove(const std::string& instance) {
@@ -1250,6 +1255,14 @@ void Instance::force_remove(const std::string& instance) {
     if (!path_exists(dir))
         throw Error(ExitCode::NotRunning, "instance '" + instance + "' has no pins at " + dir);
     remove_pins(dir);
+    remove_acl_notes(instance);
+}
+
+// The ACL's rule texts (written by up/apply for `acl show`) go with the
+// instance: a later instance of the same name must not show them.
+void Instance::remove_acl_notes(const std::string& instance) {
+    std::error_code ec;
+    std::filesystem::remove(acl_notes_path_of(instance), ec);
 }
 
 std::vector<FdbRow> Instance::fdb() const {

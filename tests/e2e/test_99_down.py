@@ -3,7 +3,7 @@ import json
 import os
 import re
 
-from conftest import NAMESPACES, VM_IP, wait_for
+from conftest import LAB_YAML, NAMESPACES, VM_IP, wait_for
 
 
 def pinned_objects(lab, pin: str) -> list[tuple[str, int, str]]:
@@ -34,6 +34,19 @@ def test_down_leaves_nothing(lab):
     ifindexes = {lab.ifindex(p) for p in ports}
     pin = f"/sys/fs/bpf/xdpnet/{lab.instance}"
     assert os.path.isdir(pin), f"{pin} missing while the instance runs"
+
+    # An ACL, so that apply records its rule texts beside the pins (for
+    # `acl show`): down must take them away too.
+    acl = lab.write_policy(lab.policy_text(LAB_YAML.read_text()) + """
+acl:
+  default: allow
+  rules:
+    - { action: deny, proto: icmp, from_vlan: 10, to: 10.0.20.0/24 }
+""", "down-acl.yaml")
+    r = lab.xdpnet("apply", "-c", acl, instance=False)
+    assert r.returncode == 0, f"xdpnet apply (with an ACL): exit {r.returncode}\n{r.stderr}"
+    notes = f"/run/xdpnet/{lab.instance}.acl.json"
+    assert os.path.exists(notes), f"{notes} missing while an ACL is applied"
 
     objects = pinned_objects(lab, pin)
     assert any(k == "link" for k, _, _ in objects) and any(k == "prog" for k, _, _ in objects), \
@@ -72,6 +85,11 @@ def test_down_leaves_nothing(lab):
                     problems.append(f"bpftool net: {kind} left: {it}")
     if os.path.exists(pin):
         problems.append(f"{pin} still exists: {os.listdir(pin)}")
+    # What up/apply recorded beside the pins (the daemon's lock file may stay:
+    # a daemon still running holds it).
+    for f in (f"/run/xdpnet/{lab.instance}.acl.json", f"/run/xdpnet/{lab.instance}.telemetry.json"):
+        if os.path.exists(f):
+            problems.append(f"{f} still exists")
     # Every link, program and map the instance had pinned is gone from the
     # kernel, not just unpinned (freeing is asynchronous: give it a moment).
     alive = lambda: [o for o in objects if bpf_object_exists(lab, o[0], o[1])]  # noqa: E731

@@ -1,6 +1,9 @@
 // Flow records as JSON lines: exact text per record kind, timestamps, flags.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "telemetry/flow_json.h"
 
 namespace xdpnet::telemetry {
@@ -96,6 +99,50 @@ TEST(FlowJson, JsonlIsOneLineWithTrailingNewline) {
     EXPECT_EQ(back.at("out_port"), "bad\xef\xbf\xbd");
 
     EXPECT_EQ(flow_to_jsonl(tcp4()), flow_to_json(tcp4()).dump() + "\n");
+}
+
+// The JSON line is written directly (not through nlohmann, for speed): it
+// must be, byte for byte, the object's compact dump, for every kind of record.
+TEST(FlowJson, JsonlIsTheObjectsDumpForAnyRecord) {
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    const std::vector<std::string> names = {"", "vm1", "uplink", "a\"b", "back\\slash", "tab\there",
+                                            "ctl\x01", "utf8-\xc3\xa9", "bad\xff", "del\x7f", "x/y:z"};
+    for (int i = 0; i < 2000; i++) {
+        FlowRecord r;
+        r.key.family = (next() & 1) ? 4 : 6;
+        for (auto& b : r.key.src)
+            b = uint8_t(next());
+        for (auto& b : r.key.dst)
+            b = uint8_t(next());
+        r.key.sport = uint16_t(next());
+        r.key.dport = uint16_t(next());
+        r.key.proto = uint8_t(next());
+        r.key.vlan = uint16_t(next() & 0xfff);
+        r.in_ifindex = uint32_t(next());
+        r.out_ifindex = uint32_t(next());
+        r.in_port = names[next() % names.size()];
+        r.out_port = names[next() % names.size()];
+        r.nat.present = next() & 1;
+        r.nat.src = uint32_t(next());
+        r.nat.dst = uint32_t(next());
+        r.nat.sport = uint16_t(next());
+        r.nat.dport = uint16_t(next());
+        r.packets = next() >> (next() % 64);
+        r.bytes = next() >> (next() % 64);
+        r.first_ns = next() >> 2;
+        r.last_ns = next() >> 2;
+        r.tcp_flags = uint8_t(next());
+        r.drop_reason = uint16_t(next() % 80);
+        r.end = EndReason(1 + next() % 5);
+        ASSERT_EQ(flow_to_jsonl(r), flow_to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n")
+            << "record " << i;
+    }
 }
 
 TEST(FlowJson, AllKeysPresent) {
