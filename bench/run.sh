@@ -135,6 +135,14 @@ DAEMON_RAN=0
 NAT_NOTE=
 NAT_SETUP_S=0
 BENCH_PID=
+# xdpnet-bench ARGS in the background + wait, so that a TERM/INT to this
+# script stops it at once (the trap kills $BENCH_PID).
+bench() {
+    "$BENCH" "$@" &
+    BENCH_PID=$!
+    wait "$BENCH_PID"
+    BENCH_PID=
+}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -419,11 +427,7 @@ log "xdpnet-bench ${args[*]}"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 awk -v l="${load_before%% *}" 'BEGIN {exit !(l > 0.5)}' && log "load average is $load_before: other work on the machine will show in the numbers"
 start=$(date +%s)
-# In the background + wait, so a TERM/INT to this script stops it at once.
-"$BENCH" "${args[@]}" &
-BENCH_PID=$!
-wait "$BENCH_PID"
-BENCH_PID=
+bench "${args[@]}"
 
 # --- per-VM controls (issue 4) ------------------------------------------------
 # The same traffic (access -> access, 1024 flows) through variants of the
@@ -474,10 +478,7 @@ if [[ $CONTROLS == 1 && $NAT_ONLY == 0 && $USE_XDPNET == 1 ]]; then
         only=uc_aa,cost_uc_aa_direct
         [[ $variant == police_limit ]] && only=uc_aa # the program mostly drops: no cost figure
         log "controls: $variant"
-        "$BENCH" "${cbase[@]}" --only "$only" --variant "$variant" &
-        BENCH_PID=$!
-        wait "$BENCH_PID"
-        BENCH_PID=
+        bench "${cbase[@]}" --only "$only" --variant "$variant"
     done
     "$XDPNET" apply -c "$TMP/policy.yaml" > /dev/null 2>&1 || log "controls: restoring the base policy failed"
     for variant in nft_limit nft_limit_rate; do
@@ -492,10 +493,7 @@ table bridge xblimit {
 }
 NFTEOF
         log "controls: $variant (Linux bridge + nftables limit rate over $rate/second)"
-        "$BENCH" "${cbase[@]}" --only bridge --variant "$variant" &
-        BENCH_PID=$!
-        wait "$BENCH_PID"
-        BENCH_PID=
+        bench "${cbase[@]}" --only bridge --variant "$variant"
         ip netns exec xbnsbr nft delete table bridge xblimit
     done
 fi
@@ -555,11 +553,8 @@ if [[ $FLOWS == 1 && $NAT_ONLY == 0 && $CONTROLS_ONLY == 0 && $USE_XDPNET == 1 ]
             fi
         fi
         log "flows: $variant (block $block)"
-        "$BENCH" "${fbase[@]}" --only uc_aa,cost_trivial,cost_uc_aa_direct,cost_gen_trivial,cost_uc_aa --variant "$variant" \
-            --block "$block" &
-        BENCH_PID=$!
-        wait "$BENCH_PID"
-        BENCH_PID=
+        bench "${fbase[@]}" --only uc_aa,cost_trivial,cost_uc_aa_direct,cost_gen_trivial,cost_uc_aa --variant "$variant" \
+            --block "$block"
     done
     "$XDPNET" apply -c "$TMP/policy.yaml" > /dev/null 2>&1 || log "flows: restoring the base policy failed"
 
@@ -790,11 +785,8 @@ if [[ $FLOWS == 1 && $NAT_UP == 1 && $CONTROLS_ONLY == 0 ]]; then
             continue
         fi
         log "flows (NAT): $variant (block $block)"
-        "$BENCH" "${nbase[@]}" --only cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in --variant "nat_$variant" \
-            --block "$block" &
-        BENCH_PID=$!
-        wait "$BENCH_PID"
-        BENCH_PID=
+        bench "${nbase[@]}" --only cost_trivial,cost_gen_nat,cost_nat_out,cost_nat_in --variant "nat_$variant" \
+            --block "$block"
     done
     "$XDPNET" apply -c "$TMP/nat-policy.yaml" > /dev/null 2>&1 || log "flows (NAT): restoring the NAT policy failed"
 fi

@@ -624,6 +624,17 @@ std::vector<xdpnet_flow_key> same_pairs_keys(size_t n)
 		}
 	return v;
 }
+
+// How many of the keys are in one of their four slots with this many packets.
+uint32_t keys_held(const std::vector<xdpnet_flow> &t, const std::vector<xdpnet_flow_key> &keys, uint64_t packets)
+{
+	uint32_t n = 0;
+	for (auto &k : keys)
+		for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u, flow_pair2(k, 0, kBits),
+				   flow_pair2(k, 0, kBits) | 1u})
+			n += flow_key_eq(t[i].key, k) && t[i].packets == packets;
+	return n;
+}
 } // namespace
 
 TEST_F(Flow, TwoPairsHoldFourFlowsAndANewOneEvictsTheOldestToTheRing)
@@ -743,12 +754,7 @@ TEST_F(Flow, FlowsOfDifferentHostsSpreadOverThePairs)
 		std::set<uint32_t> pairs;
 		for (auto &k : keys)
 			pairs.insert(flow_pair(k, 0, kBits));
-		auto t = flow_table(dp);
-		uint32_t live = 0;
-		for (auto &k : keys)
-			for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u, flow_pair2(k, 0, kBits),
-					   flow_pair2(k, 0, kBits) | 1u})
-				live += flow_key_eq(t[i].key, k) && t[i].packets == 1;
+		const uint32_t live = keys_held(flow_table(dp), keys, 1);
 		EXPECT_EQ(delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_NEW), kHosts);
 		EXPECT_GE(pairs.size(), size_t(kHosts / 2)) << kHosts << " flows in " << pairs.size() << " pair(s)";
 		EXPECT_LE(delta(s0, s1, kSlot[A1], XDPNET_CTR_FLOW_EVICTED), 4);
@@ -814,13 +820,7 @@ TEST_F(Flow, AtHalfLoadLiveFlowsStayInTheTable)
 	// A flow pushed out in the first round comes back as new (into a free
 	// slot of its second pair, or pushing out another).
 	EXPECT_LE(delta(s1, s2, kSlot[A1], XDPNET_CTR_FLOW_NEW), evicted1 + evicted2);
-	auto t = flow_table(dp);
-	uint32_t twice = 0;
-	for (auto &k : keys)
-		for (uint32_t i : {flow_pair(k, 0, kBits), flow_pair(k, 0, kBits) | 1u, flow_pair2(k, 0, kBits),
-				   flow_pair2(k, 0, kBits) | 1u})
-			twice += flow_key_eq(t[i].key, k) && t[i].packets == 2;
-	EXPECT_GE(twice, kFlows - 4) << "flows in one of their four slots with both their packets";
+	EXPECT_GE(keys_held(flow_table(dp), keys, 2), kFlows - 4) << "flows in one of their four slots with both their packets";
 }
 
 // ---------------------------------------------------------------------------
