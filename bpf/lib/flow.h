@@ -192,6 +192,7 @@ __noinline int xdpnet_flow_place(__u32 first, __u64 hash, __u64 now, __u64 meta)
 {
 	__u32 zero = 0, bits = meta & 0xff, in_slot = (meta >> 16) & 0xff, cpu, i0, i1, i2, i3, idx;
 	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	struct xdpnet_port_stats *st = stats_of(in_slot);
 	struct xdpnet_flow *s0, *s1, *s2, *s3, *f;
 	union flow_words *fw;
 
@@ -236,7 +237,7 @@ __noinline int xdpnet_flow_place(__u32 first, __u64 hash, __u64 now, __u64 meta)
 			f = s2, idx = i2;
 		if (!flow_older(f, s3))
 			f = s3, idx = i3;
-		flow_evict(f, idx, cpu, stats_of(in_slot));
+		flow_evict(f, idx, cpu, st);
 	}
 	__builtin_memcpy(&f->key, &fw->k, sizeof(fw->k));
 	f->packets = 0;
@@ -252,7 +253,7 @@ __noinline int xdpnet_flow_place(__u32 first, __u64 hash, __u64 now, __u64 meta)
 	f->nat_daddr = 0;
 	f->nat_sport = 0;
 	f->nat_dport = 0;
-	ctr_add(stats_of(in_slot), XDPNET_CTR_FLOW_NEW, 1);
+	ctr_add(st, XDPNET_CTR_FLOW_NEW, 1);
 	flow_count(f, meta >> 32, now, meta >> 24);
 	return idx + 1;
 }

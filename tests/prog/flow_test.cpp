@@ -655,6 +655,15 @@ TEST_F(Flow, TwoPairsHoldFourFlowsAndANewOneEvictsTheOldestToTheRing)
 		return e;
 	};
 	auto later = [&] { wait_past(dp, dp.clock_now()); };
+	// A new flow Fn pushes `was` out of slot `at`: the one record in the ring.
+	auto evicts = [&](int n, const xdpnet_flow &was, uint32_t at, const char *what) {
+		send(A1, fr(n), fwd_new(1));
+		auto ev = flow_events(dp);
+		ASSERT_EQ(ev.size(), 1u);
+		expect_flow(ev[0].flow, was, what);
+		EXPECT_EQ(ev[0].index, at);
+		EXPECT_EQ(ev[0].cpu, 0u);
+	};
 
 	// F0..F3 fill the first pair, then the second: all live, nothing evicted.
 	send(A1, fr(0), fwd_new(0));
@@ -686,14 +695,8 @@ TEST_F(Flow, TwoPairsHoldFourFlowsAndANewOneEvictsTheOldestToTheRing)
 	// F1 is now the oldest of the four: F4 evicts it.
 	ASSERT_LT(t[p1].last, t[q1].last);
 	ASSERT_LT(t[q1].last, t[p0].last);
-	const xdpnet_flow f1 = t[p1];
 	later();
-	send(A1, fr(4), fwd_new(1));
-	auto ev = flow_events(dp);
-	ASSERT_EQ(ev.size(), 1u);
-	expect_flow(ev[0].flow, f1, "the evicted record: F1 with its counters as they were");
-	EXPECT_EQ(ev[0].index, p1);
-	EXPECT_EQ(ev[0].cpu, 0u);
+	evicts(4, t[p1], p1, "the evicted record: F1 with its counters as they were");
 	t = flow_table(dp);
 	xdpnet_flow w4 = F(key(4), 1, ip_bytes(fr(4)), XDPNET_FLOW_FORWARDED, uint8_t(kSlot[A2]));
 	w4.first_ns = t[p1].first_ns;
@@ -703,12 +706,7 @@ TEST_F(Flow, TwoPairsHoldFourFlowsAndANewOneEvictsTheOldestToTheRing)
 	EXPECT_EQ(t[p1].last, uint32_t(t[p1].first_ns >> XDPNET_FLOW_TIME_SHIFT));
 
 	// Then F3 (in the second pair) is the oldest: F5 evicts it.
-	const xdpnet_flow f3 = t[q1];
-	send(A1, fr(5), fwd_new(1));
-	ev = flow_events(dp);
-	ASSERT_EQ(ev.size(), 1u);
-	expect_flow(ev[0].flow, f3, "the evicted record: F3");
-	EXPECT_EQ(ev[0].index, q1);
+	evicts(5, t[q1], q1, "the evicted record: F3");
 	t = flow_table(dp);
 	EXPECT_TRUE(flow_key_eq(t[q1].key, key(5)));
 	EXPECT_EQ(t[q1].serial, 6u);
@@ -724,12 +722,7 @@ TEST_F(Flow, TwoPairsHoldFourFlowsAndANewOneEvictsTheOldestToTheRing)
 		t[i].last = newest;
 		flow_put(dp, i, t[i]);
 	}
-	const xdpnet_flow f0 = t[p0];
-	send(A1, fr(1), fwd_new(1));
-	ev = flow_events(dp);
-	ASSERT_EQ(ev.size(), 1u);
-	expect_flow(ev[0].flow, f0, "a tie evicts the first pair's even slot");
-	EXPECT_EQ(ev[0].index, p0);
+	evicts(1, t[p0], p0, "a tie evicts the first pair's even slot");
 	t = flow_table(dp);
 	EXPECT_TRUE(flow_key_eq(t[p0].key, key(1)));
 	EXPECT_EQ(t[p0].serial, 7u);
@@ -929,17 +922,7 @@ TEST_F(Flow, EachCpuCountsTheSameFlowInItsOwnRegion)
 			;
 		if (!p.ok())
 			return;
-		xdp_md ctx{};
-		ctx.data_end = uint32_t(f.size());
-		ctx.ingress_ifindex = ifx(A1);
-		LIBBPF_OPTS(bpf_test_run_opts, o);
-		o.data_in = f.data();
-		o.data_size_in = uint32_t(f.size());
-		o.ctx_in = &ctx;
-		o.ctx_size_in = sizeof(ctx);
-		o.repeat = kSent[cpu];
-		errs[cpu] = bpf_prog_test_run_opts(dp.pfd(dp.skel->progs.xdpnet_ingress), &o);
-		verdicts[cpu] = o.retval;
+		errs[cpu] = dp.run_xdp_repeat(dp.skel->progs.xdpnet_ingress, f, ifx(A1), kSent[cpu], &verdicts[cpu]);
 		on_cpu[cpu] = sched_getcpu();
 	};
 	Snapshot s0 = dp.snapshot();

@@ -630,6 +630,24 @@ RunResult Datapath::run_xdp(bpf_program *prog, const Bytes &data, uint32_t ifind
 	return r;
 }
 
+int Datapath::run_xdp_repeat(bpf_program *prog, const Bytes &frame, uint32_t ifindex, uint32_t repeat,
+			     uint32_t *retval)
+{
+	xdp_md ctx{};
+	ctx.data_end = uint32_t(frame.size());
+	ctx.ingress_ifindex = ifindex;
+	LIBBPF_OPTS(bpf_test_run_opts, o);
+	o.data_in = frame.data();
+	o.data_size_in = uint32_t(frame.size());
+	o.ctx_in = &ctx;
+	o.ctx_size_in = sizeof(ctx);
+	o.repeat = repeat;
+	const int err = bpf_prog_test_run_opts(pfd(prog), &o);
+	if (retval)
+		*retval = o.retval;
+	return err;
+}
+
 int Datapath::run_xdp_live(bpf_program *prog, const Bytes &frame, uint32_t ifindex)
 {
 	xdp_md ctx{};
@@ -854,23 +872,6 @@ std::vector<xdpnet_flow_event> flow_events(Datapath &dp)
 	return out;
 }
 
-xdpnet_flow_key flow_key4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
-			  uint8_t in_slot, uint16_t vid)
-{
-	xdpnet_flow_key k{};
-	k.saddr[10] = k.saddr[11] = 0xff;
-	k.daddr[10] = k.daddr[11] = 0xff;
-	uint32_t s = htonl(saddr), d = htonl(daddr);
-	memcpy(&k.saddr[12], &s, 4);
-	memcpy(&k.daddr[12], &d, 4);
-	k.sport = htons(sport);
-	k.dport = htons(dport);
-	k.proto = proto;
-	k.in_slot = in_slot;
-	k.vid = vid;
-	return k;
-}
-
 xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array<uint8_t, 16> &daddr,
 			  uint8_t proto, uint16_t sport, uint16_t dport, uint8_t in_slot, uint16_t vid)
 {
@@ -883,6 +884,20 @@ xdpnet_flow_key flow_key6(const std::array<uint8_t, 16> &saddr, const std::array
 	k.in_slot = in_slot;
 	k.vid = vid;
 	return k;
+}
+
+xdpnet_flow_key flow_key4(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+			  uint8_t in_slot, uint16_t vid)
+{
+	// IPv4-mapped IPv6 (::ffff:a.b.c.d), as the datapath keys IPv4.
+	auto mapped = [](uint32_t a) {
+		std::array<uint8_t, 16> m{};
+		m[10] = m[11] = 0xff;
+		const uint32_t n = htonl(a);
+		memcpy(&m[12], &n, 4);
+		return m;
+	};
+	return flow_key6(mapped(saddr), mapped(daddr), proto, sport, dport, in_slot, vid);
 }
 
 uint64_t flow_hash(const xdpnet_flow_key &k)

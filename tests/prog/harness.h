@@ -235,6 +235,10 @@ public:
 	// shorter than the 14 bytes test_run otherwise insists on); the output
 	// includes them too. ifindex 0: no ctx at all.
 	RunResult run_xdp(bpf_program *prog, const Bytes &data, uint32_t ifindex, uint32_t meta = 0);
+	// The frame `repeat` times in one test run (the caller's CPU); returns
+	// the syscall's result, the last verdict in *retval.
+	int run_xdp_repeat(bpf_program *prog, const Bytes &frame, uint32_t ifindex, uint32_t repeat,
+			   uint32_t *retval = nullptr);
 	// Same, BPF_F_TEST_XDP_LIVE_FRAMES: the verdict is acted on for real.
 	int run_xdp_live(bpf_program *prog, const Bytes &frame, uint32_t ifindex);
 	// BPF_PROG_TEST_RUN of a tc program, the skb arriving on ifindex.

@@ -1055,19 +1055,10 @@ TEST_F(Qos, OneBucketAdmitsTheBurstOnceAcrossTwoCpus)
 	auto worker = [&](int cpu) {
 		pin_to_cpu(cpu);
 		cpus[cpu] = uint32_t(sched_getcpu());
-		xdp_md ctx{};
-		ctx.data_end = uint32_t(f.size());
-		ctx.ingress_ifindex = ifx(A1);
-		LIBBPF_OPTS(bpf_test_run_opts, o);
-		o.data_in = f.data();
-		o.data_size_in = uint32_t(f.size());
-		o.ctx_in = &ctx;
-		o.ctx_size_in = sizeof(ctx);
-		o.repeat = kRepeat;
 		ready++;
 		while (ready < 2)
 			;
-		errs[cpu] = bpf_prog_test_run_opts(dp.pfd(dp.skel->progs.xdpnet_ingress), &o);
+		errs[cpu] = dp.run_xdp_repeat(dp.skel->progs.xdpnet_ingress, f, ifx(A1), kRepeat);
 	};
 	Snapshot s0 = dp.snapshot();
 	const auto t0 = std::chrono::steady_clock::now();
