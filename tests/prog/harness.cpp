@@ -630,8 +630,9 @@ RunResult Datapath::run_xdp(bpf_program *prog, const Bytes &data, uint32_t ifind
 	return r;
 }
 
-int Datapath::run_xdp_repeat(bpf_program *prog, const Bytes &frame, uint32_t ifindex, uint32_t repeat,
-			     uint32_t *retval)
+// One frame at ifindex, `repeat` times in one test run (no output buffer).
+static int run_frame(int prog_fd, const Bytes &frame, uint32_t ifindex, uint32_t repeat, uint32_t flags,
+		     uint32_t *retval)
 {
 	xdp_md ctx{};
 	ctx.data_end = uint32_t(frame.size());
@@ -642,25 +643,22 @@ int Datapath::run_xdp_repeat(bpf_program *prog, const Bytes &frame, uint32_t ifi
 	o.ctx_in = &ctx;
 	o.ctx_size_in = sizeof(ctx);
 	o.repeat = repeat;
-	const int err = bpf_prog_test_run_opts(pfd(prog), &o);
+	o.flags = flags;
+	const int err = bpf_prog_test_run_opts(prog_fd, &o);
 	if (retval)
 		*retval = o.retval;
 	return err;
 }
 
+int Datapath::run_xdp_repeat(bpf_program *prog, const Bytes &frame, uint32_t ifindex, uint32_t repeat,
+			     uint32_t *retval)
+{
+	return run_frame(pfd(prog), frame, ifindex, repeat, 0, retval);
+}
+
 int Datapath::run_xdp_live(bpf_program *prog, const Bytes &frame, uint32_t ifindex)
 {
-	xdp_md ctx{};
-	ctx.data_end = uint32_t(frame.size());
-	ctx.ingress_ifindex = ifindex;
-	LIBBPF_OPTS(bpf_test_run_opts, o);
-	o.data_in = frame.data();
-	o.data_size_in = uint32_t(frame.size());
-	o.ctx_in = &ctx;
-	o.ctx_size_in = sizeof(ctx);
-	o.repeat = 1;
-	o.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
-	return bpf_prog_test_run_opts(pfd(prog), &o);
+	return run_frame(pfd(prog), frame, ifindex, 1, BPF_F_TEST_XDP_LIVE_FRAMES, nullptr);
 }
 
 RunResult Datapath::run_tc(bpf_program *prog, const Bytes &frame, uint32_t ifindex)
