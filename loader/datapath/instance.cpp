@@ -778,9 +778,19 @@ size_t Instance::acl_connections() const { return maps::keys<struct xdpnet_acl_k
 
 uint32_t Instance::acl_conn_capacity() const { return maps::capacity(m_.aclconn); }
 
-std::string Instance::acl_notes_path_of(const std::string& instance) {
-    return "/run/xdpnet/" + instance + ".acl.json";
+namespace {
+
+std::string acl_notes_path_of(const std::string& instance) { return "/run/xdpnet/" + instance + ".acl.json"; }
+
+// The ACL's rule texts (written by up/apply for `acl show`) go with the
+// instance: a later instance of the same name must not show them.
+void remove_acl_notes(const std::string& instance) {
+    std::error_code ec;
+    std::filesystem::remove(acl_notes_path_of(instance), ec);
 }
+
+} // namespace
+
 std::string Instance::acl_notes_path() const { return acl_notes_path_of(name_); }
 
 void Instance::clear_controls(uint32_t gen) {
@@ -1256,13 +1266,6 @@ void Instance::force_remove(const std::string& instance) {
         throw Error(ExitCode::NotRunning, "instance '" + instance + "' has no pins at " + dir);
     remove_pins(dir);
     remove_acl_notes(instance);
-}
-
-// The ACL's rule texts (written by up/apply for `acl show`) go with the
-// instance: a later instance of the same name must not show them.
-void Instance::remove_acl_notes(const std::string& instance) {
-    std::error_code ec;
-    std::filesystem::remove(acl_notes_path_of(instance), ec);
 }
 
 std::vector<FdbRow> Instance::fdb() const {

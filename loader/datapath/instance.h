@@ -152,8 +152,6 @@ class Instance {
     uint32_t acl_conn_capacity() const;
     /// Where apply records the live ACL's rule texts (for `acl show`).
     std::string acl_notes_path() const;
-    static std::string acl_notes_path_of(const std::string& instance);
-    static void remove_acl_notes(const std::string& instance);
     /// Forgets neighbours (of one VLAN, or all with vid 0); returns how many.
     size_t neigh_flush(uint16_t vid);
     /// Adds a static entry for a live port.
