@@ -592,7 +592,7 @@ static long ct_gc_elem(void *map, struct xdpnet_ct_key *key, struct xdpnet_ct *c
 
 	if (ct_fresh(ct, c->now))
 		return 0;
-	peer_key = ct->peer;
+	xdpnet_ct_peer(&peer_key, key, ct);
 	peer = bpf_map_lookup_elem(&xdpnet_ct, &peer_key);
 	if (peer && ct_fresh(peer, c->now))
 		return 0;

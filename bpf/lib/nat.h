@@ -135,13 +135,16 @@ static __always_inline int ct_fresh(const struct xdpnet_ct *ct, __u64 now)
 
 /* A half is alive while it or its peer saw a packet within the timeout:
  * a one-way UDP stream keeps its reply half. */
-static __always_inline int ct_alive(const struct xdpnet_ct *ct, __u64 now)
+static __always_inline int ct_alive(const struct xdpnet_ct_key *k, const struct xdpnet_ct *ct,
+				    __u64 now)
 {
 	const struct xdpnet_ct *peer;
+	struct xdpnet_ct_key pk;
 
 	if (ct_fresh(ct, now))
 		return 1;
-	peer = bpf_map_lookup_elem(&xdpnet_ct, &ct->peer);
+	xdpnet_ct_peer(&pk, k, ct);
+	peer = bpf_map_lookup_elem(&xdpnet_ct, &pk);
 	return peer && ct_fresh(peer, now);
 }
 
@@ -156,11 +159,14 @@ static __always_inline __u64 *ct_count_of(__u16 vid)
  * connection off its network's count (so a race counts it once). */
 static __always_inline int ct_delete_pair(const struct xdpnet_ct_key *k, const struct xdpnet_ct *ct)
 {
-	struct xdpnet_ct_key peer = ct->peer;
+	struct xdpnet_ct_key peer;
 	int original = ct->flags & XDPNET_CT_ORIGINAL;
 	__u16 vid = ct->vid;
-	int gone_peer = bpf_map_delete_elem(&xdpnet_ct, &peer) == 0;
-	int gone_self = bpf_map_delete_elem(&xdpnet_ct, k) == 0;
+	int gone_peer, gone_self;
+
+	xdpnet_ct_peer(&peer, k, ct);
+	gone_peer = bpf_map_delete_elem(&xdpnet_ct, &peer) == 0;
+	gone_self = bpf_map_delete_elem(&xdpnet_ct, k) == 0;
 
 	if (original ? gone_self : gone_peer) {
 		__u64 *n = ct_count_of(vid);
@@ -210,9 +216,9 @@ static __always_inline __u8 tcp_next_state(__u8 state, __u8 flags, int original)
 	return state;
 }
 
-/* Account a packet on a live half and move the TCP state machine. */
-static __always_inline void ct_seen(struct xdpnet_ct *ct, const struct tuple *t, __u32 len,
-				    __u64 now, __u32 gen)
+/* Account a packet on a live half (key k) and move the TCP state machine. */
+static __always_inline void ct_seen(const struct xdpnet_ct_key *k, struct xdpnet_ct *ct,
+				    const struct tuple *t, __u32 len, __u64 now, __u32 gen)
 {
 	ct->last_seen_ns = now;
 	ct->packets++;
@@ -224,8 +230,11 @@ static __always_inline void ct_seen(struct xdpnet_ct *ct, const struct tuple *t,
 		return;
 	const struct xdpnet_nat_config *c = natcfg_of(gen, ct->vid);
 	__u32 timeout = c ? ct_timeout_of(c, next) : ct->timeout_s;
-	struct xdpnet_ct *peer = bpf_map_lookup_elem(&xdpnet_ct, &ct->peer);
+	struct xdpnet_ct_key pk;
+	struct xdpnet_ct *peer;
 
+	xdpnet_ct_peer(&pk, k, ct);
+	peer = bpf_map_lookup_elem(&xdpnet_ct, &pk);
 	ct->state = next;
 	ct->timeout_s = timeout;
 	if (peer) {
@@ -254,7 +263,7 @@ struct ct_pair {
 	struct xdpnet_ct rval;
 };
 
-/* Per-CPU scratch for building a pair: 176 bytes the stack cannot spare. */
+/* Per-CPU scratch for building a pair: 160 bytes the stack cannot spare. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -309,7 +318,6 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 		return XDPNET_DROP_NAT_LIMIT;
 	size = (__u32)c->port_hi - c->port_lo + 1;
 
-	cp->rval.peer = cp->okey;
 	for (int i = 0; i < XDPNET_NAT_PROBES; i++) {
 		if (alloc) {
 			__u16 port = want;
@@ -340,7 +348,6 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
 		return alloc ? XDPNET_DROP_NAT_NO_PORT : XDPNET_DROP_CT_FULL;
 	if (err)
 		return XDPNET_DROP_CT_FULL;
-	cp->oval.peer = cp->rkey;
 	ct_csum_prep(&cp->okey, &cp->oval);
 	err = bpf_map_update_elem(&xdpnet_ct, &cp->okey, &cp->oval, BPF_NOEXIST);
 	if (err) {
@@ -369,7 +376,7 @@ static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple 
 	cp->oval.state = cp->rval.state = state;
 	cp->oval.timeout_s = cp->rval.timeout_s = timeout;
 	cp->oval.last_seen_ns = cp->rval.last_seen_ns = now;
-	cp->oval.created_ns = cp->rval.created_ns = now;
+	cp->oval.created_s = cp->rval.created_s = now / NS_PER_SEC;
 	cp->oval.vid = cp->rval.vid = vid;
 	cp->oval.packets = 1;
 	cp->oval.bytes = len;
@@ -391,7 +398,7 @@ static __always_inline int ct_new_snat(struct ct_pair *cp, const struct tuple *t
 {
 	ct_pair_init(cp, t, c, vid, now, len);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
-	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT;
+	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT | XDPNET_CT_PEER_UPLINK;
 	cp->oval.to_saddr = c->uplink_ip;
 	cp->oval.to_daddr = t->daddr;
 	cp->oval.to_dport = t->dport;
@@ -453,7 +460,7 @@ static __always_inline int ct_new_dnat(struct ct_pair *cp, const struct tuple *t
 	cp->rkey.dport = t->sport;
 	cp->rkey.proto = t->proto;
 	cp->rkey.side = XDPNET_SIDE_VM;
-	cp->rval.flags = XDPNET_CT_DNAT;
+	cp->rval.flags = XDPNET_CT_DNAT | XDPNET_CT_PEER_UPLINK;
 	cp->rval.to_saddr = t->daddr;
 	cp->rval.to_sport = t->dport;
 	cp->rval.to_daddr = t->saddr;
@@ -504,7 +511,7 @@ static __always_inline struct xdpnet_ct *ct_lookup(const struct xdpnet_ct_key *k
 {
 	struct xdpnet_ct *ct = bpf_map_lookup_elem(&xdpnet_ct, k);
 
-	if (!ct || ct_alive(ct, now))
+	if (!ct || ct_alive(k, ct, now))
 		return ct;
 	ct_delete_pair(k, ct);
 	return 0;

@@ -73,7 +73,7 @@ static __always_inline int route_ttl_exceeded(struct xdp_md *ctx, struct pkt *p,
 static __always_inline int ct_nh_get(const struct xdpnet_ct *ct, __u32 version, __u64 now,
 				     __u8 *mac)
 {
-	if (!ct || !ct->nh_valid || ct->nh_version != version ||
+	if (!ct || ct->nh_tag != xdpnet_ct_nh_tag(version) ||
 	    (__u32)(now >> 20) - ct->nh_stamp >= XDPNET_CT_NH_TTL)
 		return 0;
 	__builtin_memcpy(mac, ct->nh_mac, ETH_ALEN);
@@ -86,9 +86,8 @@ static __always_inline void ct_nh_put(struct xdpnet_ct *ct, __u32 version, __u64
 	if (!ct)
 		return;
 	__builtin_memcpy(ct->nh_mac, mac, ETH_ALEN);
-	ct->nh_version = version;
 	ct->nh_stamp = (__u32)(now >> 20);
-	ct->nh_valid = 1;
+	ct->nh_tag = xdpnet_ct_nh_tag(version);
 }
 
 /* Deliver an IPv4 packet into network `vid` (whose gateway is out_gw): TTL,

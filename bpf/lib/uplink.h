@@ -318,7 +318,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 	}
 	frag_remember(&t, XDPNET_SIDE_VM, &k, now);
 tracked:
-	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
+	ct_seen(&k, ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 translate:
 	/* Routing found no network for the original destination; only a
 	 * hairpin (a new destination) can lead back into one. */
@@ -438,7 +438,7 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 tracked:
 	if (ip->ttl <= 1)
 		return -XDPNET_DROP_TTL_EXCEEDED; /* before it is counted or rewritten */
-	ct_seen(ct, &t, bpf_ntohs(ip->tot_len), now, gen);
+	ct_seen(&k, ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 translate:
 	/* Inbound, a connection's new destination is always a VM of its own
 	 * network (forwards point inside their network's subnet): no LPM. */

@@ -177,8 +177,9 @@ struct xdpnet_fwd {
  * Connection tracking. A connection is two entries created and removed
  * together: one keyed by the tuple its originator sends, one keyed by the
  * tuple its replies arrive with. Each says what to rewrite its direction's
- * packets to and names the other (peer). ICMP echo: the identifier is the
- * "port": sport in requests, dport in replies (the other port is 0).
+ * packets to; the other half's key follows from that (xdpnet_ct_peer).
+ * ICMP echo: the identifier is the "port": sport in requests, dport in
+ * replies (the other port is 0).
  */
 enum xdpnet_ct_side {
 	XDPNET_SIDE_VM = 1,     /* arrived from a network's port */
@@ -205,11 +206,16 @@ enum xdpnet_ct_state {
 };
 
 enum xdpnet_ct_flags {
-	XDPNET_CT_ORIGINAL = 1 << 0, /* this half is the originator's direction */
-	XDPNET_CT_SNAT = 1 << 1,     /* the connection's source is translated */
-	XDPNET_CT_DNAT = 1 << 2,     /* its destination is (a port forward) */
+	XDPNET_CT_ORIGINAL = 1 << 0,    /* this half is the originator's direction */
+	XDPNET_CT_SNAT = 1 << 1,        /* the connection's source is translated */
+	XDPNET_CT_DNAT = 1 << 2,        /* its destination is (a port forward) */
+	XDPNET_CT_PEER_UPLINK = 1 << 3, /* the other half's packets arrive on the uplink */
 };
 
+/* A connection half: one cache line. With the hash map's 48-byte element
+ * header and the 16-byte key in front, an element is 128 bytes, two whole
+ * lines (the key's and this one), where 88 bytes of value made three or four
+ * lines per element. */
 struct xdpnet_ct {
 	__be32 to_saddr; /* this direction's packets are rewritten to these */
 	__be32 to_daddr;
@@ -217,10 +223,8 @@ struct xdpnet_ct {
 	__be16 to_dport;
 	__u32 timeout_s;    /* of the current state */
 	__u64 last_seen_ns; /* datapath clock */
-	__u64 created_ns;
 	__u64 packets;      /* this direction */
 	__u64 bytes;
-	struct xdpnet_ct_key peer;
 	__u16 vid;          /* the network (VLAN) of the VM side */
 	__u8 state;         /* enum xdpnet_ct_state */
 	__u8 flags;         /* enum xdpnet_ct_flags */
@@ -231,16 +235,50 @@ struct xdpnet_ct {
 	 * (ICMP). Written by the datapath when the pair is made. */
 	__u16 csum_l3;
 	__u16 csum_l4;
+	__u32 created_s; /* datapath clock, whole seconds */
 	/* Delivery into a network (halves whose packets go to a VM): the
-	 * neighbour's MAC as last looked up, valid while nh_version equals
-	 * the datapath's (FDB version << 1 | generation; a neighbour change
-	 * bumps the FDB version) and for XDPNET_CT_NH_TTL (units of 2^20 ns)
-	 * after nh_stamp. nh_valid 0: nothing cached. */
-	__u8 nh_mac[6];
-	__u16 nh_valid;
-	__u32 nh_version;
+	 * neighbour's MAC as last looked up, valid while nh_tag is
+	 * xdpnet_ct_nh_tag of the datapath's version (FDB version << 1 |
+	 * generation; a neighbour change bumps the FDB version) and for
+	 * XDPNET_CT_NH_TTL (units of 2^20 ns) after nh_stamp. nh_tag 0:
+	 * nothing cached. */
 	__u32 nh_stamp;
+	__u8 nh_mac[6];
+	__u16 nh_tag;
 };
+
+/* The nonzero tag of a datapath version: its low 15 bits (a cached
+ * neighbour lives one second; the version does not go round 2^15 in one). */
+static inline __u16 xdpnet_ct_nh_tag(__u32 version)
+{
+	return (__u16)((version & 0x7fff) | 0x8000);
+}
+
+/* The other half of k's connection: the tuple k's packets leave with,
+ * reversed (their replies), on the side those arrive from. SNAT
+ * a:p -> r:q (VM) rewritten to U:n -> r:q has the reply half r:q -> U:n
+ * (uplink), whose own rewrite, to r:q -> a:p, reversed is k again. */
+static inline void xdpnet_ct_peer(struct xdpnet_ct_key *peer, const struct xdpnet_ct_key *k,
+				  const struct xdpnet_ct *v)
+{
+	peer->saddr = v->to_daddr;
+	peer->daddr = v->to_saddr;
+	peer->sport = v->to_dport;
+	peer->dport = v->to_sport;
+	peer->proto = k->proto;
+	peer->side = (v->flags & XDPNET_CT_PEER_UPLINK) ? XDPNET_SIDE_UPLINK : XDPNET_SIDE_VM;
+	peer->pad = 0;
+}
+
+#ifdef __cplusplus
+static inline struct xdpnet_ct_key xdpnet_ct_peer_of(const struct xdpnet_ct_key &k, const struct xdpnet_ct &v)
+{
+	struct xdpnet_ct_key peer;
+
+	xdpnet_ct_peer(&peer, &k, &v);
+	return peer;
+}
+#endif
 
 #define XDPNET_CT_NH_TTL 954 /* 2^20 ns units: about one second */
 
@@ -847,7 +885,7 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_nat_config) == 40, "nat config is 40 b
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd_key) == 8, "fwd key is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_fwd) == 8, "fwd is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct_key) == 16, "ct key is 16 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 88, "ct is 88 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_ct) == 64, "ct is one cache line");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_meta) == 8, "meta is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_nh_cache) == 40, "nh cache entry is 40 bytes");
 XDPNET_STATIC_ASSERT((XDPNET_NH_CACHE_SIZE & (XDPNET_NH_CACHE_SIZE - 1)) == 0, "nh cache size is a power of two");

@@ -90,12 +90,12 @@ std::vector<Conn> connections_of(const Instance& inst, const NatOpts& o) {
         if (!o.proto.empty() && o.proto != proto_name(r.key.proto))
             continue;
         Conn c{r, std::nullopt};
-        if (auto it = by_key.find(key_str(r.entry.peer)); it != by_key.end())
+        if (auto it = by_key.find(key_str(xdpnet_ct_peer_of(r.key, r.entry))); it != by_key.end())
             c.reply = *it->second;
         out.push_back(c);
     }
     std::sort(out.begin(), out.end(), [](const Conn& a, const Conn& b) {
-        return a.orig.entry.created_ns < b.orig.entry.created_ns;
+        return a.orig.entry.created_s < b.orig.entry.created_s;
     });
     return out;
 }
@@ -136,7 +136,7 @@ void register_nat(CLI::App& app, Context& ctx) {
                 packets += c.reply->entry.packets;
                 bytes += c.reply->entry.bytes;
             }
-            const double age = now > e.created_ns ? (now - e.created_ns) / 1e9 : 0.0;
+            const double age = now / 1e9 > e.created_s ? now / 1e9 - e.created_s : 0.0;
             const double idle = now > last ? (now - last) / 1e9 : 0.0;
             const double expires = std::max(0.0, e.timeout_s - idle);
             auto nit = nets.find(e.vid);
@@ -144,7 +144,7 @@ void register_nat(CLI::App& app, Context& ctx) {
             if (ctx.json) {
                 j.push_back({{"network", net}, {"vlan", e.vid}, {"proto", proto_name(c.orig.key.proto)},
                              {"kind", kind_of(e.flags)}, {"original", tuple_json(c.orig.key)},
-                             {"reply", tuple_json(e.peer)}, {"state", state_name(e.state)},
+                             {"reply", tuple_json(xdpnet_ct_peer_of(c.orig.key, e))}, {"state", state_name(e.state)},
                              {"age_s", age}, {"expires_in_s", expires}, {"packets", packets},
                              {"bytes", bytes}, {"original_packets", e.packets},
                              {"reply_packets", c.reply ? c.reply->entry.packets : 0}});
@@ -152,7 +152,7 @@ void register_nat(CLI::App& app, Context& ctx) {
             }
             std::cout << fmt::format("{:<10} {:<5} {:<7} {:<44} {:<44} {:<11} {:>7.1f} {:>8.1f} {:>9}\n",
                                      net, proto_name(c.orig.key.proto), kind_of(e.flags),
-                                     tuple_text(c.orig.key), tuple_text(e.peer), state_name(e.state),
+                                     tuple_text(c.orig.key), tuple_text(xdpnet_ct_peer_of(c.orig.key, e)), state_name(e.state),
                                      age, expires, packets);
         }
         if (ctx.json)

@@ -1317,7 +1317,7 @@ size_t Instance::nat_flush(const std::function<bool(const CtRow&)>& match) {
     for (const auto& row : connections()) {
         if (!(row.entry.flags & XDPNET_CT_ORIGINAL) || !match(row))
             continue;
-        maps::remove(m_.ct, row.entry.peer);
+        maps::remove(m_.ct, xdpnet_ct_peer_of(row.key, row.entry));
         if (maps::remove(m_.ct, row.key))
             n++;
     }

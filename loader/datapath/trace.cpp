@@ -694,9 +694,10 @@ std::vector<std::string> Tracer::touched_ct() {
     for (const auto& k : ks) {
         out.push_back(bytes_of(k));
         if (auto v = live_.get<struct xdpnet_ct>("xdpnet_ct", k)) {
-            out.push_back(bytes_of(v->peer));
+            const struct xdpnet_ct_key pk = xdpnet_ct_peer_of(k, *v);
+            out.push_back(bytes_of(pk));
             ct_halves_.push_back(*v);
-            if (auto peer = live_.get<struct xdpnet_ct>("xdpnet_ct", v->peer))
+            if (auto peer = live_.get<struct xdpnet_ct>("xdpnet_ct", pk))
                 ct_halves_.push_back(*peer);
         }
     }
@@ -741,7 +742,7 @@ std::vector<std::string> Tracer::touched_fdb() {
             add(vid, n->mac);
     }
     for (const auto& ct : ct_halves_)
-        if (ct.nh_valid)
+        if (ct.nh_tag)
             add(ct.vid, ct.nh_mac);
     return out;
 }

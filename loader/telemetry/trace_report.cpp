@@ -418,7 +418,7 @@ void Explainer::nat_connection_steps() {
             std::string s = std::string("new ") + ct_kind(v.flags) + " " + proto_name(c.key.proto) +
                             " connection " + key_text(c.key) + ": translated to " +
                             tuple_text(v.to_saddr, v.to_sport, v.to_daddr, v.to_dport) +
-                            "; its replies arrive as " + key_text(v.peer);
+                            "; its replies arrive as " + key_text(xdpnet_ct_peer_of(c.key, v));
             if ((v.flags & XDPNET_CT_SNAT) && v.to_sport != c.key.sport)
                 s += " (source port " + std::to_string(ntohs(v.to_sport)) +
                      " picked now; a real packet picks its own when the original port is taken)";
@@ -690,9 +690,10 @@ Json Explainer::state_changes() const {
                   {"vlan", v.vid}};
         const Json key = tuple_json(c.key.saddr, c.key.sport, c.key.daddr, c.key.dport);
         if (c.after && !c.before) {
+            const struct xdpnet_ct_key peer = xdpnet_ct_peer_of(c.key, v);
             j.update({{"op", "add"}, {"original", key},
                       {"translated", tuple_json(v.to_saddr, v.to_sport, v.to_daddr, v.to_dport)},
-                      {"reply", tuple_json(v.peer.saddr, v.peer.sport, v.peer.daddr, v.peer.dport)},
+                      {"reply", tuple_json(peer.saddr, peer.sport, peer.daddr, peer.dport)},
                       {"state", ct_state_name(v.state)}});
         } else if (c.before && !c.after) {
             j.update({{"op", "remove"}, {"original", key}});
