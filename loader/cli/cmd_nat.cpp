@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <set>
@@ -67,9 +68,11 @@ std::string tuple_text(const struct xdpnet_ct_key& k) {
     return fmt::format("{}:{} -> {}:{}", ip(k.saddr), ntohs(k.sport), ip(k.daddr), ntohs(k.dport));
 }
 
-/// One connection: its original half and, when present, its reply half.
+/// One connection: its original half, its reply half's key and, when
+/// present, that half.
 struct Conn {
     CtRow orig;
+    struct xdpnet_ct_key reply_key;
     std::optional<CtRow> reply;
 };
 
@@ -89,13 +92,16 @@ std::vector<Conn> connections_of(const Instance& inst, const NatOpts& o) {
             continue;
         if (!o.proto.empty() && o.proto != proto_name(r.key.proto))
             continue;
-        Conn c{r, std::nullopt};
-        if (auto it = by_key.find(key_str(xdpnet_ct_peer_of(r.key, r.entry))); it != by_key.end())
+        Conn c{r, xdpnet_ct_peer_of(r.key, r.entry), std::nullopt};
+        if (auto it = by_key.find(key_str(c.reply_key)); it != by_key.end())
             c.reply = *it->second;
         out.push_back(c);
     }
+    // Oldest first; within a second (created_s), by key, so the order is the same every time.
     std::sort(out.begin(), out.end(), [](const Conn& a, const Conn& b) {
-        return a.orig.entry.created_s < b.orig.entry.created_s;
+        if (a.orig.entry.created_s != b.orig.entry.created_s)
+            return a.orig.entry.created_s < b.orig.entry.created_s;
+        return std::memcmp(&a.orig.key, &b.orig.key, sizeof(a.orig.key)) < 0;
     });
     return out;
 }
@@ -144,7 +150,7 @@ void register_nat(CLI::App& app, Context& ctx) {
             if (ctx.json) {
                 j.push_back({{"network", net}, {"vlan", e.vid}, {"proto", proto_name(c.orig.key.proto)},
                              {"kind", kind_of(e.flags)}, {"original", tuple_json(c.orig.key)},
-                             {"reply", tuple_json(xdpnet_ct_peer_of(c.orig.key, e))}, {"state", state_name(e.state)},
+                             {"reply", tuple_json(c.reply_key)}, {"state", state_name(e.state)},
                              {"age_s", age}, {"expires_in_s", expires}, {"packets", packets},
                              {"bytes", bytes}, {"original_packets", e.packets},
                              {"reply_packets", c.reply ? c.reply->entry.packets : 0}});
@@ -152,7 +158,7 @@ void register_nat(CLI::App& app, Context& ctx) {
             }
             std::cout << fmt::format("{:<10} {:<5} {:<7} {:<44} {:<44} {:<11} {:>7.1f} {:>8.1f} {:>9}\n",
                                      net, proto_name(c.orig.key.proto), kind_of(e.flags),
-                                     tuple_text(c.orig.key), tuple_text(xdpnet_ct_peer_of(c.orig.key, e)), state_name(e.state),
+                                     tuple_text(c.orig.key), tuple_text(c.reply_key), state_name(e.state),
                                      age, expires, packets);
         }
         if (ctx.json)
