@@ -20,11 +20,33 @@
 #include "xlate.h"
 #include "../../maps/route.h"
 
-static __always_inline const struct xdpnet_route *route_lookup(__u32 gen, __be32 daddr)
+/* The network (VLAN) whose subnet holds daddr, 0: none. A policy's few
+ * networks are scanned in its configuration record; more are in the trie. */
+static __always_inline __u16 route_vid(__u32 gen, __be32 daddr)
 {
-	struct xdpnet_route_key k = { .prefixlen = 64, .gen = gen, .addr = daddr };
+	const struct xdpnet_config *cfg = config_of(gen);
+	const struct xdpnet_route *rt;
+	__u32 n;
 
-	return bpf_map_lookup_elem(&xdpnet_routes, &k);
+	if (!cfg)
+		return 0;
+	n = cfg->subnets;
+	if (n && n <= XDPNET_SUBNETS_INLINE) {
+#pragma unroll
+		for (__u32 i = 0; i < XDPNET_SUBNETS_INLINE; i++) {
+			if (i >= n)
+				return 0;
+			if ((daddr & cfg->subnet[i].mask) == cfg->subnet[i].net)
+				return cfg->subnet[i].vid;
+		}
+		return 0;
+	}
+	{
+		struct xdpnet_route_key k = { .prefixlen = 64, .gen = gen, .addr = daddr };
+
+		rt = bpf_map_lookup_elem(&xdpnet_routes, &k);
+	}
+	return rt ? rt->vid : 0;
 }
 
 /* TTL - 1, with the header checksum updated for the (ttl, protocol) word. */
@@ -151,32 +173,46 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 	return ROUTE_DELIVER;
 }
 
+/* Into network `vid` (which holds the destination) from the network of
+ * p->vid: a subprogram of its own, out of line, so that the path out of
+ * the uplink (no network holds the destination) stays compact. gen_vid:
+ * gen | vid << 1. */
+static __noinline int route_into(struct xdp_md *ctx, struct pkt *p, __u32 gen_vid, __u64 now,
+				 struct xdpnet_port_stats *st)
+{
+	__u32 gen = gen_vid & 1;
+	__u16 vid = gen_vid >> 1;
+	const struct xdpnet_gateway *in_gw = gateway_of(gen, p->vid);
+	const struct xdpnet_gateway *out_gw = gateway_of(gen, vid);
+	struct iphdr *ip = ipv4_hdr(p);
+	int r;
+
+	if (!ip)
+		return -XDPNET_DROP_BAD_L3;
+	if (!in_gw || !out_gw)
+		return -XDPNET_DROP_STALE_CONFIG;
+	if (ip->daddr == out_gw->gw_ip) {
+		/* Another network's gateway address: the router's own. */
+		r = gateway_echo(p, ip, ip->daddr, in_gw->router_mac, st);
+		return r == STAGE_TX ? ROUTE_TX : -r;
+	}
+	return route_deliver(ctx, p, ip, vid, out_gw, in_gw, 0, now, st, 0, 0);
+}
+
 /* A route_verdict, or -reason for a drop still to be counted. */
 static __always_inline int route_ipv4(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				      const struct xdpnet_gateway *in_gw, __u64 now,
 				      struct xdpnet_port_stats *st)
 {
-	const struct xdpnet_gateway *out_gw;
-	const struct xdpnet_route *rt;
 	struct iphdr *ip = ipv4_hdr(p);
-	__be32 daddr;
-	int r;
+	__u16 vid;
 
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
-	daddr = ip->daddr;
-	rt = route_lookup(gen, daddr);
-	if (!rt)
+	vid = route_vid(gen, ip->daddr);
+	if (!vid)
 		return ROUTE_UPLINK;
-	out_gw = gateway_of(gen, rt->vid);
-	if (!out_gw)
-		return -XDPNET_DROP_STALE_CONFIG;
-	if (daddr == out_gw->gw_ip) {
-		/* Another network's gateway address: the router's own. */
-		r = gateway_echo(p, ip, daddr, in_gw->router_mac, st);
-		return r == STAGE_TX ? ROUTE_TX : -r;
-	}
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 0, now, st, 0, 0);
+	return route_into(ctx, p, (gen & 1) | (__u32)vid << 1, now, st);
 }
 
 #endif

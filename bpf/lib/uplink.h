@@ -230,7 +230,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 {
 	const struct xdpnet_nat_config *c = natcfg_of(gen, p->vid);
 	const struct xdpnet_gateway *out_gw;
-	const struct xdpnet_route *rt;
+	__u16 vid;
 	struct iphdr *ip = ipv4_hdr(p);
 	struct xdpnet_ct_key k;
 	struct xdpnet_ct *ct;
@@ -322,11 +322,11 @@ tracked:
 translate:
 	/* Routing found no network for the original destination; only a
 	 * hairpin (a new destination) can lead back into one. */
-	rt = ct->to_daddr == t.daddr ? 0 : route_lookup(gen, ct->to_daddr);
-	if (!rt)
+	vid = ct->to_daddr == t.daddr ? 0 : route_vid(gen, ct->to_daddr);
+	if (!vid)
 		return uplink_send(ctx, p, gen, c, &t, ct, in_gw, now, st);
 	/* Hairpinned into a network. */
-	out_gw = gateway_of(gen, rt->vid);
+	out_gw = gateway_of(gen, vid);
 	if (!out_gw)
 		return -XDPNET_DROP_STALE_CONFIG;
 	r = xlate_xdp(ctx, p, &t, ct, st);
@@ -335,7 +335,7 @@ translate:
 	ip = ipv4_hdr(p);
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
-	return route_deliver(ctx, p, ip, rt->vid, out_gw, in_gw, 1, now, st, ct, version);
+	return route_deliver(ctx, p, ip, vid, out_gw, in_gw, 1, now, st, ct, version);
 }
 
 /* A packet arriving on the uplink (port `in`, mode UPLINK). */
@@ -345,7 +345,6 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 {
 	const struct xdpnet_nat_config *c;
 	const struct xdpnet_gateway *out_gw;
-	const struct xdpnet_route *rt;
 	struct xdpnet_ct_key k;
 	struct xdpnet_ct *ct;
 	struct tuple t = {};
@@ -360,15 +359,15 @@ static __always_inline int nat_in(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		return ROUTE_PASS;
 	if (ip->daddr != in->ipv4) {
 		/* Routed in to a network behind this uplink that does not masquerade. */
-		rt = route_lookup(gen, ip->daddr);
-		if (!rt)
+		vid = route_vid(gen, ip->daddr);
+		if (!vid)
 			return ROUTE_PASS;
-		c = natcfg_of(gen, rt->vid);
-		out_gw = gateway_of(gen, rt->vid);
+		c = natcfg_of(gen, vid);
+		out_gw = gateway_of(gen, vid);
 		if (!c || !out_gw || c->uplink_ifindex != in->ifindex || (c->flags & XDPNET_NAT_MASQ))
 			return ROUTE_PASS;
 		ctr_add(st, XDPNET_CTR_NAT_IN, 1);
-		return route_deliver(ctx, p, ip, rt->vid, out_gw, 0, 0, now, st, 0, 0);
+		return route_deliver(ctx, p, ip, vid, out_gw, 0, 0, now, st, 0, 0);
 	}
 	if (icmp_error_key(ip, p->end, XDPNET_SIDE_UPLINK, &k)) {
 		/* An error about one of our outbound connections. */
@@ -441,7 +440,7 @@ tracked:
 	ct_seen(&k, ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 translate:
 	/* Inbound, a connection's new destination is always a VM of its own
-	 * network (forwards point inside their network's subnet): no LPM. */
+	 * network (forwards point inside their network's subnet): no route lookup. */
 	vid = ct->vid;
 	out_gw = gateway_of(gen, vid);
 	if (!out_gw)

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 6
+#define XDPNET_ABI_VERSION 7
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -329,6 +329,24 @@ struct xdpnet_meta {
 	__u32 ifindex; /* the uplink to send it out of, via bpf_redirect_neigh */
 };
 
+/* A network's subnet as routing matches it: an address is in the network
+ * (VLAN vid) when (addr & mask) == net. */
+struct xdpnet_subnet {
+	__be32 net;
+	__be32 mask;
+	__u16 vid;
+	__u16 pad;
+};
+
+/* Policies with at most this many networks carry their subnets in the
+ * configuration record (xdpnet_config.subnet), which routing scans instead
+ * of looking in the LPM trie xdpnet_routes: a few compares on a cache line
+ * the packet has read already, instead of a trie walk behind a helper call.
+ * Subnets never overlap (the policy is checked), so the first match is the
+ * only one. */
+#define XDPNET_SUBNETS_INLINE 8
+#define XDPNET_SUBNETS_TRIE 0xff /* more networks than fit: the trie */
+
 /* Per-generation bridge configuration. */
 struct xdpnet_config {
 	__u64 aging_ns;     /* dynamic FDB entries unused this long are ignored */
@@ -338,8 +356,43 @@ struct xdpnet_config {
 	__u8 acl;           /* an ACL exists: xdpnet_aclcfg[gen] */
 	__u8 flow_bits;     /* per-flow accounting: log2 of each CPU's slots in
 			       xdpnet_flows; 0: off */
-	__u8 pad;
+	__u8 subnets;       /* 1-XDPNET_SUBNETS_INLINE: every network is in
+			       subnet[]; 0 or XDPNET_SUBNETS_TRIE: routing looks
+			       in xdpnet_routes */
+	struct xdpnet_subnet subnet[XDPNET_SUBNETS_INLINE];
 };
+
+/* The netmask of a prefix length, in network byte order. */
+static inline __be32 xdpnet_prefix_mask(__u8 prefix_len)
+{
+	__u32 m = prefix_len >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix_len);
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap32(m);
+#else
+	return m;
+#endif
+}
+
+/* Adds the network of gateway gw_ip/prefix_len (network byte order) on VLAN
+ * vid to a configuration's inline subnets; past XDPNET_SUBNETS_INLINE the
+ * configuration sends routing to the trie. The loader adds every network
+ * of a generation (and writes the trie alike). */
+static inline void xdpnet_config_add_subnet(struct xdpnet_config *c, __be32 gw_ip,
+					    __u8 prefix_len, __u16 vid)
+{
+	struct xdpnet_subnet *s;
+
+	if (c->subnets >= XDPNET_SUBNETS_INLINE) {
+		c->subnets = XDPNET_SUBNETS_TRIE;
+		return;
+	}
+	s = &c->subnet[c->subnets++];
+	s->mask = xdpnet_prefix_mask(prefix_len);
+	s->net = gw_ip & s->mask;
+	s->vid = vid;
+	s->pad = 0;
+}
 
 /*
  * Policing (policy ports[].police and limits[]). Token buckets shared by all
@@ -874,7 +927,9 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_conn) == 16, "acl conn is 16 bytes
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_acl_hits) == 16, "acl hits is 16 bytes");
 XDPNET_STATIC_ASSERT(XDPNET_GENS * XDPNET_ACL_MAX_SHAPES <= 256, "shape ids fit the key's byte");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_vlan) == 256, "vlan is 256 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16, "config is 16 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_subnet) == 12, "subnet is 12 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_config) == 16 + 12 * XDPNET_SUBNETS_INLINE,
+		     "config is 16 bytes and the inline subnets");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_gateway) == 16, "gateway is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_route_key) == 12, "route key is 12 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_route) == 4, "route is 4 bytes");

@@ -900,8 +900,7 @@ void Instance::write_gen(uint32_t gen, const policy::MapImage& image) {
         struct xdpnet_route_key k = {};
         k.prefixlen = 32u + gw.prefix_len;
         k.gen = gen;
-        const uint32_t mask = gw.prefix_len ? ~uint32_t{0} << (32 - gw.prefix_len) : 0;
-        k.addr = gw.gw_ip & htonl(mask);
+        k.addr = gw.gw_ip & xdpnet_prefix_mask(gw.prefix_len);
         struct xdpnet_route r = {};
         r.vid = vid;
         maps::update(m_.routes, k, r, "xdpnet_routes");

@@ -325,6 +325,10 @@ MapImage compile(const Policy& policy, const InterfaceResolver& resolve,
         img.gateways[n.vlan] = gw;
         img.network_names[n.vlan] = n.name;
     }
+    // Routing scans a few networks' subnets in the configuration record
+    // rather than the trie (both are written; the trie serves more).
+    for (const auto& [vid, gw] : img.gateways)
+        xdpnet_config_add_subnet(&img.config, gw.gw_ip, gw.prefix_len, vid);
     // SNAT consults the forwards table only on uplinks that have forwards.
     for (auto& [vid, c] : img.nat)
         for (const auto& f : img.forwards)

@@ -546,10 +546,14 @@ void Datapath::put_network(uint32_t gen, uint16_t vid, uint32_t gw_ip, uint8_t l
 	xdpnet_route_key rk{};
 	rk.prefixlen = 32 + len;
 	rk.gen = gen;
-	rk.addr = htonl(gw_ip & (~0u << (32 - len)));
+	rk.addr = gw.gw_ip & xdpnet_prefix_mask(len);
 	xdpnet_route rv{};
 	rv.vid = vid;
 	XT_CHECK(bpf_map_update_elem(mfd(skel->maps.xdpnet_routes), &rk, &rv, BPF_ANY));
+	// Like the loader: the trie, and the configuration's inline subnets.
+	xdpnet_config c = get_config(gen);
+	xdpnet_config_add_subnet(&c, gw.gw_ip, len, vid);
+	put_config(gen, c);
 }
 
 void Datapath::put_neigh(uint16_t vid, uint32_t ip, const Mac &mac, uint8_t state, uint64_t updated)

@@ -293,6 +293,10 @@ TEST_F(Route, RoutesFollowTheLiveGeneration)
 	rk.gen = 0;
 	rk.addr = htonl(kGw20 & 0xffffff00);
 	ASSERT_EQ(bpf_map_delete_elem(d.mfd(d.skel->maps.xdpnet_routes), &rk), 0);
+	xdpnet_config c = dp.get_config(0);
+	c.subnets = 0;
+	xdpnet_config_add_subnet(&c, htonl(kGw10), 24, 10);
+	dp.put_config(0, c);
 	dp.install_std(1);
 	network(1, 10, kGw10, 24, kR10);
 	network(1, 20, kGw20, 24, kR20);
@@ -301,4 +305,47 @@ TEST_F(Route, RoutesFollowTheLiveGeneration)
 	send(A1, in, {Drop(A1, XDPNET_DROP_NO_ROUTE)});
 	dp.set_active_gen(1);
 	send(A1, in, {Ctr(A1, XDPNET_CTR_ROUTED), Ctr(A1, XDPNET_CTR_FLOODED)}, false);
+}
+
+// A policy's few networks are scanned in its configuration record: routing
+// finds them with the trie emptied.
+TEST_F(Route, FewNetworksAreScannedInTheConfiguration)
+{
+	xdpnet_config c = dp.get_config(0);
+	ASSERT_EQ(c.subnets, 2);
+	EXPECT_EQ(c.subnet[1].net, htonl(0x0a001400));
+	EXPECT_EQ(c.subnet[1].mask, htonl(0xffffff00));
+	EXPECT_EQ(c.subnet[1].vid, 20);
+	for (uint32_t gw : {kGw10, kGw20}) {
+		xdpnet_route_key rk{};
+		rk.prefixlen = 32 + 24;
+		rk.addr = htonl(gw & 0xffffff00);
+		ASSERT_EQ(bpf_map_delete_elem(dp.mfd(dp.skel->maps.xdpnet_routes), &rk), 0);
+	}
+	neigh_put(20, kVm5, M(5));
+	dp.fdb_put(20, M(5), A3, coarse_now());
+	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kVm5);
+	RunResult r = send(A1, in, {Ctr(A1, XDPNET_CTR_ROUTED), Ctr(A3, XDPNET_CTR_TX_UNICAST)});
+	EXPECT_EQ(hex(r.out), hex(routed(in, 14, M(5), kR20, {})));
+	// Outside both subnets: not routed (no uplink here).
+	send(A1, icmp_echo(8, kR10, M(1), kVm1, 0x0a001e05), {Drop(A1, XDPNET_DROP_NO_ROUTE)}, false);
+}
+
+// More networks than the record holds: routing looks in the trie (and only
+// there: without VLAN 20's entry its subnet is not routed).
+TEST_F(Route, ManyNetworksAreLookedUpInTheTrie)
+{
+	for (uint16_t i = 0; i < XDPNET_SUBNETS_INLINE - 1; i++)
+		network(0, uint16_t(100 + i), 0x0a640001 + (uint32_t(i) << 8), 24, kR10);
+	ASSERT_EQ(dp.get_config(0).subnets, XDPNET_SUBNETS_TRIE);
+	neigh_put(20, kVm5, M(5));
+	dp.fdb_put(20, M(5), A3, coarse_now());
+	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kVm5);
+	RunResult r = send(A1, in, {Ctr(A1, XDPNET_CTR_ROUTED), Ctr(A3, XDPNET_CTR_TX_UNICAST)});
+	EXPECT_EQ(hex(r.out), hex(routed(in, 14, M(5), kR20, {})));
+	xdpnet_route_key rk{};
+	rk.prefixlen = 32 + 24;
+	rk.addr = htonl(kGw20 & 0xffffff00);
+	ASSERT_EQ(bpf_map_delete_elem(dp.mfd(dp.skel->maps.xdpnet_routes), &rk), 0);
+	send(A1, in, {Drop(A1, XDPNET_DROP_NO_ROUTE)}, false);
 }

@@ -186,7 +186,7 @@ TEST(Compile, BridgeSettingsCopied) {
     EXPECT_EQ(img.xdp_mode, XdpMode::Generic);
     EXPECT_EQ(img.config.aging_ns, 600 * kS);
     EXPECT_EQ(img.config.ns_per_jiffy, 0u); // the datapath fills it in (kernel HZ)
-    EXPECT_EQ(img.config.pad, 0u);
+    EXPECT_EQ(img.config.subnets, 0u); // no networks
 }
 
 TEST(Compile, GcIntervalClamp) {

@@ -3,6 +3,8 @@
 // every rejection, with the line (and column) of the offending node.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 #include "policy/policy.h"
@@ -508,6 +510,40 @@ TEST(NatPolicy, UplinkWithoutForwardsIsNotFlagged) {
     ASSERT_EQ(img.nat.size(), 1u);
     EXPECT_EQ(img.nat.begin()->second.flags, XDPNET_NAT_MASQ);
     EXPECT_TRUE(img.forwards.empty());
+}
+
+// Routing scans a policy's few networks in the configuration record (in
+// VLAN order; the trie is written too); more than fit send it to the trie.
+TEST(NatPolicy, FewNetworksAreInlineInTheConfiguration) {
+    const MapImage img = compile_with_up0(load_policy_file(kDir + "/nat.yaml"));
+    ASSERT_EQ(img.config.subnets, 2u);
+    EXPECT_EQ(img.config.subnet[0].net, htonl(0x0a001e00u));
+    EXPECT_EQ(img.config.subnet[0].mask, htonl(0xffffff00u));
+    EXPECT_EQ(img.config.subnet[0].vid, 30);
+    EXPECT_EQ(img.config.subnet[1].net, htonl(0x0a002800u));
+    EXPECT_EQ(img.config.subnet[1].vid, 40);
+}
+
+TEST(NatPolicy, ManyNetworksRouteThroughTheTrie) {
+    std::vector<std::string> lines = {"ports:", "  - { name: lan, mode: trunk, vlans: [100-119] }", "networks:"};
+    for (int i = 0; i < XDPNET_SUBNETS_INLINE + 1; i++) {
+        lines.push_back("  - name: n" + std::to_string(i));
+        lines.push_back("    vlan: " + std::to_string(100 + i));
+        lines.push_back("    gateway: 10.1." + std::to_string(i) + ".1/24");
+    }
+    std::string text;
+    for (const auto& l : lines)
+        text += l + "\n";
+    const MapImage img = compile_with_up0(accepts(text));
+    EXPECT_EQ(img.gateways.size(), size_t(XDPNET_SUBNETS_INLINE + 1));
+    EXPECT_EQ(img.config.subnets, XDPNET_SUBNETS_TRIE);
+}
+
+TEST(NatPolicy, PrefixMasks) {
+    EXPECT_EQ(xdpnet_prefix_mask(0), 0u);
+    EXPECT_EQ(xdpnet_prefix_mask(8), htonl(0xff000000u));
+    EXPECT_EQ(xdpnet_prefix_mask(23), htonl(0xfffffe00u));
+    EXPECT_EQ(xdpnet_prefix_mask(32), 0xffffffffu);
 }
 
 } // namespace
