@@ -179,7 +179,7 @@ class Explainer {
         return s;
     }
     /// The network whose subnet holds addr, the longest prefix first (what
-    /// the datapath's route LPM finds).
+    /// the datapath's routing finds: subnets never overlap).
     std::optional<uint16_t> network_of(__be32 addr) const {
         std::optional<uint16_t> best;
         int best_len = -1;
