@@ -56,7 +56,7 @@ static __always_inline struct iphdr *ipv4_hdr(const struct pkt *p)
 
 static __always_inline __be32 ipv4_host_mask(__u8 prefix_len)
 {
-	return bpf_htonl(prefix_len >= 32 ? 0 : 0xffffffffu >> prefix_len);
+	return ~xdpnet_prefix_mask(prefix_len);
 }
 
 #endif

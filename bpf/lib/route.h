@@ -21,7 +21,10 @@
 #include "../../maps/route.h"
 
 /* The network (VLAN) whose subnet holds daddr, 0: none. A policy's few
- * networks are scanned in its configuration record; more are in the trie. */
+ * networks are scanned in its configuration record; more are in the trie.
+ * The record is looked up here (an inlined array lookup on a line already
+ * read) rather than passed down: a pointer kept live across the pipeline
+ * costs the main function stack it does not have. */
 static __always_inline __u16 route_vid(__u32 gen, __be32 daddr)
 {
 	const struct xdpnet_config *cfg = config_of(gen);
@@ -176,7 +179,8 @@ static __always_inline int route_deliver(struct xdp_md *ctx, struct pkt *p, stru
 /* Into network `vid` (which holds the destination) from the network of
  * p->vid: a subprogram of its own, out of line, so that the path out of
  * the uplink (no network holds the destination) stays compact. gen_vid:
- * gen | vid << 1. */
+ * gen | vid << 1; the ingress gateway is looked up again (a subprogram
+ * takes five arguments). */
 static __noinline int route_into(struct xdp_md *ctx, struct pkt *p, __u32 gen_vid, __u64 now,
 				 struct xdpnet_port_stats *st)
 {

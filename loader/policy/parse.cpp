@@ -1,6 +1,8 @@
 // YAML text -> validated Policy. Every problem becomes a Diagnostic with the
 // file:line:column of the offending node; all of them are collected (in file
 // order) before PolicyError is thrown, so the user fixes them in one pass.
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -756,7 +758,7 @@ void Parser::parse_networks(const Field& f, Policy& p) {
         for (size_t j = 0; j < i; j++) {
             const NetworkSpec &a = p.networks[j], &b = p.networks[i];
             const uint8_t len = std::min(a.prefix_len, b.prefix_len);
-            const uint32_t mask = len ? ~uint32_t{0} << (32 - len) : 0;
+            const uint32_t mask = ntohl(xdpnet_prefix_mask(len));
             if ((a.gateway & mask) == (b.gateway & mask))
                 error(b.loc, "network '" + b.name + "': its subnet overlaps network '" + a.name +
                                  "' (line " + std::to_string(a.loc.line) + ")");
@@ -1067,7 +1069,7 @@ void Parser::parse_network(const YAML::Node& node, size_t index, Policy& p) {
 
     for (PendingForward& fw : forwards) {
         if (fw.to_ok && gw_ok) {
-            const uint32_t mask = ~uint32_t{0} << (32 - spec.prefix_len);
+            const uint32_t mask = ntohl(xdpnet_prefix_mask(spec.prefix_len));
             const uint32_t to = fw.spec.to_addr;
             const std::string subnet =
                 format_ipv4(spec.gateway & mask) + "/" + std::to_string(spec.prefix_len);

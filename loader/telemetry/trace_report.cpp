@@ -185,8 +185,7 @@ class Explainer {
         int best_len = -1;
         for (const auto& [vid, n] : f_.networks) {
             const uint8_t len = n.gateway.prefix_len;
-            const uint32_t mask = len ? ~uint32_t{0} << (32 - len) : 0;
-            if (((ntohl(addr) ^ ntohl(n.gateway.gw_ip)) & mask) == 0 && len > best_len) {
+            if (((addr ^ n.gateway.gw_ip) & xdpnet_prefix_mask(len)) == 0 && len > best_len) {
                 best = vid;
                 best_len = len;
             }

@@ -38,6 +38,15 @@ struct Route : ::testing::Test {
 	{
 		dp.put_neigh(vid, ip, mac, state, updated);
 	}
+	// Takes a network's subnet out of the route trie (gw_ip in host order).
+	void drop_route(uint32_t gen, uint32_t gw_ip, uint8_t len)
+	{
+		xdpnet_route_key rk{};
+		rk.prefixlen = 32 + len;
+		rk.gen = gen;
+		rk.addr = htonl(gw_ip) & xdpnet_prefix_mask(len);
+		ASSERT_EQ(bpf_map_delete_elem(dp.mfd(dp.skel->maps.xdpnet_routes), &rk), 0);
+	}
 	std::optional<xdpnet_neigh> neigh_get(uint16_t vid, uint32_t ip)
 	{
 		xdpnet_neigh_key k{};
@@ -287,12 +296,7 @@ TEST_F(Route, TruncatedOrBogusIpv4IsBadL3)
 TEST_F(Route, RoutesFollowTheLiveGeneration)
 {
 	// Generation 1 knows VLAN 20's network; the live generation 0 does not.
-	Datapath &d = dp;
-	xdpnet_route_key rk{};
-	rk.prefixlen = 32 + 24;
-	rk.gen = 0;
-	rk.addr = htonl(kGw20 & 0xffffff00);
-	ASSERT_EQ(bpf_map_delete_elem(d.mfd(d.skel->maps.xdpnet_routes), &rk), 0);
+	drop_route(0, kGw20, 24);
 	xdpnet_config c = dp.get_config(0);
 	c.subnets = 0;
 	xdpnet_config_add_subnet(&c, htonl(kGw10), 24, 10);
@@ -316,12 +320,8 @@ TEST_F(Route, FewNetworksAreScannedInTheConfiguration)
 	EXPECT_EQ(c.subnet[1].net, htonl(0x0a001400));
 	EXPECT_EQ(c.subnet[1].mask, htonl(0xffffff00));
 	EXPECT_EQ(c.subnet[1].vid, 20);
-	for (uint32_t gw : {kGw10, kGw20}) {
-		xdpnet_route_key rk{};
-		rk.prefixlen = 32 + 24;
-		rk.addr = htonl(gw & 0xffffff00);
-		ASSERT_EQ(bpf_map_delete_elem(dp.mfd(dp.skel->maps.xdpnet_routes), &rk), 0);
-	}
+	drop_route(0, kGw10, 24);
+	drop_route(0, kGw20, 24);
 	neigh_put(20, kVm5, M(5));
 	dp.fdb_put(20, M(5), A3, coarse_now());
 	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kVm5);
@@ -343,9 +343,6 @@ TEST_F(Route, ManyNetworksAreLookedUpInTheTrie)
 	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kVm5);
 	RunResult r = send(A1, in, {Ctr(A1, XDPNET_CTR_ROUTED), Ctr(A3, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_EQ(hex(r.out), hex(routed(in, 14, M(5), kR20, {})));
-	xdpnet_route_key rk{};
-	rk.prefixlen = 32 + 24;
-	rk.addr = htonl(kGw20 & 0xffffff00);
-	ASSERT_EQ(bpf_map_delete_elem(dp.mfd(dp.skel->maps.xdpnet_routes), &rk), 0);
+	drop_route(0, kGw20, 24);
 	send(A1, in, {Drop(A1, XDPNET_DROP_NO_ROUTE)}, false);
 }
