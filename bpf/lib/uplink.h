@@ -41,50 +41,80 @@ static __always_inline struct xdpnet_nh_cache *nh_cache_slot(__be32 dst)
 	return bpf_map_lookup_elem(&xdpnet_nhcache, &key);
 }
 
+/* An uplink_fib answer: the FIB's return code, and the path MTU with
+ * BPF_FIB_LKUP_RET_FRAG_NEEDED. */
+#define FIB_RC(r) ((r) & 0xff)
+#define FIB_MTU(r) ((__u16)((__u32)(r) >> 16))
+
+/* The FIB lookup of uplink_fib for a next hop the cache does not have: a
+ * global function (verified once), so that the lookup's 64-byte argument
+ * is on its own stack rather than the pipeline's. addrs: src | dst << 32;
+ * how: ifindex | length << 32 | tos << 48 | protocol << 56. A success
+ * refreshes the cache slot, whose MACs the caller then uses. Returns as
+ * uplink_fib. */
+__noinline int xdpnet_uplink_fib(struct xdp_md *ctx, __u64 addrs, __u64 how, __u64 now)
+{
+	__be32 src = (__u32)addrs, dst = addrs >> 32;
+	__u32 ifindex = (__u32)how;
+	__u16 len = (__u16)(how >> 32);
+	struct bpf_fib_lookup fib = {};
+	struct xdpnet_nh_cache *e;
+	int rc, same;
+
+	if (!ctx)
+		return -1;
+	fib.family = AF_INET;
+	fib.tos = (__u8)(how >> 48);
+	fib.l4_protocol = (__u8)(how >> 56);
+	fib.tot_len = len;
+	fib.ipv4_src = src;
+	fib.ipv4_dst = dst;
+	fib.ifindex = ifindex;
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+	if (fib.ifindex != ifindex || rc < 0)
+		return -1;
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return (rc & 0xff) | (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? (__u32)fib.mtu_result << 16 : 0);
+	e = nh_cache_slot(dst);
+	if (!e)
+		return -1;
+	same = e->dst == dst && e->src == src && e->ifindex == ifindex &&
+	       now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS;
+	e->ok_len = (same && e->ok_len > len) ? e->ok_len : len;
+	e->dst = dst;
+	e->src = src;
+	e->ifindex = ifindex;
+	__builtin_memcpy(e->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(e->smac, fib.smac, ETH_ALEN);
+	e->stamp_ns = now;
+	return rc;
+}
+
 /* The kernel's route for src -> dst through the uplink (bpf_fib_lookup,
- * output direction, with the packet's length for the MTU check): its return
- * code, or -1 when the route leaves by another interface. A recent answer for
- * the same (uplink, src, dst) and a packet no longer than one the FIB
+ * output direction, with the packet's length for the MTU check): an answer
+ * (FIB_RC, FIB_MTU), or -1 when the route leaves by another interface. On
+ * BPF_FIB_LKUP_RET_SUCCESS *nh is the next hop (its MACs). A recent answer
+ * for the same (uplink, src, dst) and a packet no longer than one the FIB
  * accepted comes from the per-CPU next-hop cache instead: the FIB lookup was
  * the largest single cost of the NAT path. */
 static __always_inline int uplink_fib(struct xdp_md *ctx, const struct iphdr *ip,
 				      const struct xdpnet_nat_config *c, __be32 src, __be32 dst,
-				      __u64 now, struct bpf_fib_lookup *fib)
+				      __u64 now, const struct xdpnet_nh_cache **nh)
 {
 	struct xdpnet_nh_cache *e = nh_cache_slot(dst);
 	__u16 len = bpf_ntohs(ip->tot_len);
 	int rc;
 
-	if (e && e->dst == dst && e->src == src && e->ifindex == c->uplink_ifindex &&
-	    len <= e->ok_len && now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS) {
-		__builtin_memcpy(fib->dmac, e->dmac, ETH_ALEN);
-		__builtin_memcpy(fib->smac, e->smac, ETH_ALEN);
-		fib->ifindex = c->uplink_ifindex;
-		return BPF_FIB_LKUP_RET_SUCCESS;
-	}
-	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->family = AF_INET;
-	fib->tos = ip->tos;
-	fib->l4_protocol = ip->protocol;
-	fib->tot_len = len;
-	fib->ipv4_src = src;
-	fib->ipv4_dst = dst;
-	fib->ifindex = c->uplink_ifindex;
-	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (fib->ifindex != c->uplink_ifindex)
+	*nh = e;
+	if (!e)
 		return -1;
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && e) {
-		int same = e->dst == dst && e->src == src && e->ifindex == c->uplink_ifindex &&
-			   now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS;
-
-		e->ok_len = (same && e->ok_len > len) ? e->ok_len : len;
-		e->dst = dst;
-		e->src = src;
-		e->ifindex = c->uplink_ifindex;
-		__builtin_memcpy(e->dmac, fib->dmac, ETH_ALEN);
-		__builtin_memcpy(e->smac, fib->smac, ETH_ALEN);
-		e->stamp_ns = now;
-	}
+	if (e->dst == dst && e->src == src && e->ifindex == c->uplink_ifindex &&
+	    len <= e->ok_len && now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS)
+		return BPF_FIB_LKUP_RET_SUCCESS;
+	rc = xdpnet_uplink_fib(ctx, (__u64)src | (__u64)dst << 32,
+			       (__u64)c->uplink_ifindex | (__u64)len << 32 | (__u64)ip->tos << 48 |
+				       (__u64)ip->protocol << 56,
+			       now);
 	return rc;
 }
 
@@ -114,7 +144,7 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 				       const struct xdpnet_ct *ct, const struct xdpnet_gateway *in_gw,
 				       __u64 now, struct xdpnet_port_stats *st)
 {
-	struct bpf_fib_lookup fib;
+	const struct xdpnet_nh_cache *nh;
 	struct xdpnet_meta *meta;
 	struct iphdr *ip = ipv4_hdr(p);
 	int rc, r;
@@ -122,10 +152,10 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
 	rc = uplink_fib(ctx, ip, c, ct ? ct->to_saddr : ip->saddr, ct ? ct->to_daddr : ip->daddr,
-			now, &fib);
+			now, &nh);
 	if (rc < 0)
 		return -XDPNET_DROP_UPLINK_ROUTE;
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+	if (FIB_RC(rc) == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* The slow path: tc translates and lets the kernel resolve. */
 		if (p->tag == TAG_8021Q && (r = xdp_vlan_pop(ctx, p)))
 			return -r;
@@ -143,8 +173,8 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 				 ct->packets == 1);
 		return ROUTE_PASS;
 	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
+	if (FIB_RC(rc) != BPF_FIB_LKUP_RET_SUCCESS || !nh)
+		return uplink_refused(ctx, p, ip, FIB_RC(rc), FIB_MTU(rc), in_gw, st);
 	if (ct) {
 		r = xlate_xdp(ctx, p, t, ct, st); /* TTL decremented too */
 		if (r)
@@ -162,8 +192,8 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 		return -r;
 	if ((void *)(p->eth + 1) > p->end)
 		return -XDPNET_DROP_HEADROOM;
-	__builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, nh->dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, nh->smac, ETH_ALEN);
 	if (bpf_redirect_map(&xdpnet_tx, gen * XDPNET_MAX_PORTS + c->uplink_slot, XDP_ABORTED) !=
 	    XDP_REDIRECT)
 		return -XDPNET_DROP_NO_TX_PORT;
@@ -294,17 +324,18 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				return -XDPNET_DROP_NAT_NOT_SYN;
 			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
 		} else if (c->flags & XDPNET_NAT_MASQ) {
-			struct bpf_fib_lookup fib;
+			const struct xdpnet_nh_cache *nh;
 			int rc;
 
 			if (tcp_without_syn(&t))
 				return -XDPNET_DROP_NAT_NOT_SYN;
 			/* No connection for a packet that cannot leave. */
-			rc = uplink_fib(ctx, ip, c, c->uplink_ip, t.daddr, now, &fib);
+			rc = uplink_fib(ctx, ip, c, c->uplink_ip, t.daddr, now, &nh);
 			if (rc < 0)
 				return -XDPNET_DROP_UPLINK_ROUTE;
-			if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-				return uplink_refused(ctx, p, ip, rc, fib.mtu_result, in_gw, st);
+			if (FIB_RC(rc) != BPF_FIB_LKUP_RET_SUCCESS &&
+			    FIB_RC(rc) != BPF_FIB_LKUP_RET_NO_NEIGH)
+				return uplink_refused(ctx, p, ip, FIB_RC(rc), FIB_MTU(rc), in_gw, st);
 			r = ct_new_snat(cp, &t, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
 		} else {
 			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st); /* routed, not translated */

@@ -651,15 +651,22 @@ static inline __u32 xdpnet_flow_pair(__u64 hash, __u32 bits)
 	return (__u32)(hash >> (64 - bits)) & ~1u;
 }
 
-/* A key's second pair: the top bits of the hash mixed again, independent of
- * the first pair's. A key lives in either pair; the datapath looks in the
+/* A key's second pair: another of the 16 pairs in its first pair's 4 KiB
+ * page (32 slots of 128 bytes; a region starts on a page), picked by the
+ * hash mixed again. A key lives in either pair; the datapath looks in the
  * first and only a key not there in the second. Two pairs of two slots
  * (rather than one pair) keep flows from pushing each other out while the
  * table is far from full: three live flows in one pair would evict one
- * another on every packet. */
+ * another on every packet. The same page, because a new flow reads both
+ * pairs: a second page would cost it a page walk of its own. */
+#define XDPNET_FLOW_PAGE_SLOTS 32
 static inline __u32 xdpnet_flow_pair2(__u64 hash, __u32 bits)
 {
-	return xdpnet_flow_pair((hash ^ (hash >> 29)) * 0xD6E8FEB86659FD93ULL, bits);
+	__u32 p = xdpnet_flow_pair(hash, bits);
+	__u32 d = (__u32)(((hash ^ (hash >> 29)) * 0xD6E8FEB86659FD93ULL) >> 32) % 15 + 1;
+
+	return (p & ~(__u32)(XDPNET_FLOW_PAGE_SLOTS - 1)) |
+	       ((p ^ (d << 1)) & (XDPNET_FLOW_PAGE_SLOTS - 1));
 }
 
 /* A record in the xdpnet_flow_events ring buffer: a flow pushed out of its
@@ -950,6 +957,9 @@ XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_state) == 8, "state is 8 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_key) == 40, "flow key is 40 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow) == 128, "flow is two cache lines");
 XDPNET_STATIC_ASSERT(__builtin_offsetof(struct xdpnet_flow, first_ns) == 64, "a known flow's packet touches one line");
+XDPNET_STATIC_ASSERT(XDPNET_FLOW_PAGE_SLOTS * sizeof(struct xdpnet_flow) == 4096 &&
+		     (1 << XDPNET_FLOW_BITS_MIN) >= XDPNET_FLOW_PAGE_SLOTS,
+		     "a key's two pairs share a page of its region");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_event) == 136, "flow event is 136 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_cpu) == 56, "flow cpu is 56 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_cfg) == 16, "capture cfg is 16 bytes");

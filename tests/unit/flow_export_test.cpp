@@ -7,6 +7,7 @@
 // exactly once, and never more than it has.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -852,6 +853,53 @@ TEST(FlowExport, DropsInRecordsAreDeltas) {
     ASSERT_EQ(r.evicted.size(), 1u);
     EXPECT_EQ(r.evicted[0].packets, 2u);
     EXPECT_EQ(r.evicted[0].drops, 2u);
+}
+
+// ---------------------------------------------------------------------------
+// The slots a key may take (abi.h xdpnet_flow_pair, xdpnet_flow_pair2): two
+// different pairs in the same 4 KiB page of the region, so that a new flow
+// reads one page; the second pair spreads over the page's other 15.
+
+TEST(FlowPairs, SecondPairIsAnotherPairOfTheSamePage) {
+    std::mt19937_64 rng(7);
+    for (uint32_t bits = XDPNET_FLOW_BITS_MIN; bits <= XDPNET_FLOW_BITS_MAX; bits++) {
+        std::map<uint32_t, uint32_t> offsets; // pair2 - pair1 within the page
+        for (int i = 0; i < 20000; i++) {
+            const uint64_t h = rng();
+            const uint32_t p1 = xdpnet_flow_pair(h, bits), p2 = xdpnet_flow_pair2(h, bits);
+            ASSERT_LT(p2, 1u << bits) << "bits " << bits;
+            ASSERT_EQ(p2 % 2, 0u);
+            ASSERT_NE(p2, p1);
+            ASSERT_EQ(p2 / XDPNET_FLOW_PAGE_SLOTS, p1 / XDPNET_FLOW_PAGE_SLOTS)
+                << "bits " << bits << " hash " << h;
+            offsets[p2 ^ p1]++;
+        }
+        ASSERT_EQ(offsets.size(), 15u) << "bits " << bits;
+        for (auto &[x, n] : offsets)
+            EXPECT_GT(n, 20000u / 15 / 2) << "bits " << bits << " offset " << x;
+    }
+    EXPECT_EQ(XDPNET_FLOW_PAGE_SLOTS * sizeof(xdpnet_flow), 4096u);
+}
+
+// Two keys with the same first pair do not share the second one more often
+// than chance would have them: the second pair is mixed from the whole hash.
+TEST(FlowPairs, KeysSharingTheFirstPairSpreadOverSecondPairs) {
+    std::mt19937_64 rng(11);
+    const uint32_t bits = 12;
+    std::map<uint32_t, std::map<uint32_t, uint32_t>> by_first;
+    for (int i = 0; i < 200000; i++) {
+        const uint64_t h = rng();
+        by_first[xdpnet_flow_pair(h, bits)][xdpnet_flow_pair2(h, bits)]++;
+    }
+    for (auto &[p1, seconds] : by_first) {
+        uint32_t total = 0, most = 0;
+        for (auto &[p2, n] : seconds) {
+            total += n;
+            most = std::max(most, n);
+        }
+        EXPECT_GE(seconds.size(), 12u) << "pair " << p1;
+        EXPECT_LT(most, total / 4) << "pair " << p1;
+    }
 }
 
 // ---------------------------------------------------------------------------
