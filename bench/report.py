@@ -89,6 +89,27 @@ def fmt_ratio(x, digits=2):
     return "–" if x != x else f"{x:.{digits}f}x"
 
 
+NAT_POLICY = None  # results/nat-policy.yaml, when the run had a NAT instance
+
+
+def nat_instance_sizes():
+    """The NAT instance's table sizes, from the policy the run used."""
+    if not NAT_POLICY or not os.path.exists(NAT_POLICY):
+        return ""
+    text = open(NAT_POLICY).read()
+    conns = re.search(r"max_connections:\s*(\d+)", text)
+    flows = re.search(r"flows:\s*\{\s*size:\s*(\d+)", text)
+    parts = []
+    if conns:
+        parts.append(f"`max_connections` {int(conns.group(1))}")
+    if flows:
+        parts.append(f"`telemetry.flows.size` {int(flows.group(1))} (docs/policy.md's sizing rule: four "
+                     "slots per flow in the share of the one CPU that receives them, at least the default)")
+    where = os.path.relpath(NAT_POLICY, os.path.dirname(os.path.abspath(__file__)))
+    return (" xdpnet's NAT instance: " + ", ".join(parts) + f"; its policy is in `{where}`."
+            if parts else "")
+
+
 def nat_section(meta, rows, L, C, T, net, paired, floor, a, warnings):
     """The NAT table: Linux forwarding, nftables masquerade and xdpnet NAT
     over the same many-flow traffic, the issue's targets, and the time the NAT
@@ -155,7 +176,7 @@ def nat_section(meta, rows, L, C, T, net, paired, floor, a, warnings):
               "reply-in the outgoing flows are sent first), so this is the per-packet rate of established "
               "flows, not the connection setup rate. Each sink checks that the source (SNAT-out: the "
               "masquerade address 198.18.0.1) or the destination (reply-in: back in 10.0.30.0/24) was "
-              "translated; a wrong one counts in `checks`.")
+              "translated; a wrong one counts in `checks`." + nat_instance_sizes())
     md.append("")
     md.append("| target | measured | |")
     md.append("|---|---|---|")
@@ -697,6 +718,8 @@ def main():
     ap.add_argument("--xdpnet-nat-stats")
     ap.add_argument("--nat-setup-s", type=float)
     a = ap.parse_args()
+    global NAT_POLICY
+    NAT_POLICY = os.path.join(a.out_dir, "nat-policy.yaml")
 
     rows = load(a.raw)
     # Records of the per-VM controls part carry the policy variant they ran

@@ -3,7 +3,7 @@
 #
 #   sudo bench/run.sh [--build-dir DIR] [--runs N] [--quick] [--duration S]
 #                     [--cpu C] [--xdpnet PATH] [--no-xdpnet]
-#                     [--no-nat | --nat-only] [--nat-flows N] [--no-nat-scale] [--nat-max-conns N]
+#                     [--no-nat | --nat-only] [--nat-flows N] [--no-nat-scale] [--nat-max-conns N] [--nat-flow-size N]
 #                     [--no-controls | --controls-only] [--no-flows | --flows-only]
 #                     [--flow-size N] [--export-flows N] [--export-runs N] [-- XDPNET-BENCH-ARGS]
 #
@@ -48,6 +48,10 @@ NAT_SCALE=1
 # about 150 bytes each per connection): room for the new-connection runs
 # (at most 3/4 of it per run) and the 1M-connection fill.
 NAT_MAX_CONNS=4194304
+# The NAT instance's flow table (telemetry.flows.size): docs/policy.md's
+# sizing rule, four slots per flow in the share of the one CPU that receives
+# them all (0: computed from --nat-flows and the possible CPUs).
+NAT_FLOW_SIZE=0
 PY=/usr/bin/python3 # Debian's; the python3 on PATH may be another one
 
 usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -65,6 +69,7 @@ while [[ $# -gt 0 ]]; do
     --nat-flows) NAT_FLOWS=$2; shift 2 ;;
     --no-nat-scale) NAT_SCALE=0; shift ;;
     --nat-max-conns) NAT_MAX_CONNS=$2; shift 2 ;;
+    --nat-flow-size) NAT_FLOW_SIZE=$2; shift 2 ;;
     --no-controls) CONTROLS=0; shift ;;
     --controls-only) CONTROLS_ONLY=1; USE_NAT=0; FLOWS=0; shift ;;
     --no-flows) FLOWS=0; shift ;;
@@ -102,6 +107,13 @@ fi
 if ((EXPORT_FLOWS * 4 > FLOW_SIZE * 3)); then
     echo "run.sh: --export-flows $EXPORT_FLOWS needs --flow-size of at least $((EXPORT_FLOWS * 4 / 3 + 1))" >&2
     exit 2
+fi
+if [[ $NAT_FLOW_SIZE == 0 ]]; then
+    # Possible CPUs, as libbpf counts them (the loader splits the table by them).
+    possible=$(awk -F, '{n = 0; for (i = 1; i <= NF; i++) { split($i, r, "-"); n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print n}' /sys/devices/system/cpu/possible)
+    NAT_FLOW_SIZE=$((NAT_FLOWS * 4 * possible))
+    ((NAT_FLOW_SIZE < 65536)) && NAT_FLOW_SIZE=65536     # never below the default
+    ((NAT_FLOW_SIZE > 16777216)) && NAT_FLOW_SIZE=16777216
 fi
 [[ $(id -u) == 0 ]] || { echo "run.sh: needs root (BPF, netns)" >&2; exit 4; }
 
@@ -373,6 +385,8 @@ networks:
     masquerade: true
     port_range: 1024-65535  # the new-connection traffic uses source ports 1024-65535
     max_connections: $NAT_MAX_CONNS  # preallocated: 2 entries per connection
+telemetry:
+  flows: { size: $NAT_FLOW_SIZE }  # 4 slots per flow in one CPU's share (docs/policy.md)
 EOF
     log "xdpnet up (instance $NAT_INSTANCE: NAT)"
     for attempt in 1 2 3; do
@@ -766,7 +780,7 @@ fi
 #    interleaved blocks like the L2 ones (its traffic touches a new flow slot
 #    per packet: NAT_FLOWS flows, one per connection).
 if [[ $FLOWS == 1 && $NAT_UP == 1 && $CONTROLS_ONLY == 0 ]]; then
-    { cat "$TMP/nat-policy.yaml"; printf 'telemetry:\n  flows: off\n'; } > "$TMP/nat-policy-flows_off.yaml"
+    sed 's/^  flows: {.*/  flows: off/' "$TMP/nat-policy.yaml" > "$TMP/nat-policy-flows_off.yaml"
     nbase=(run --runs "$RUNS" --duration "$DURATION" --repeat "$REPEAT" --vlan "$VLAN" --out "$RAW" --no-fdb --no-live
         --nat --nat-flows "$NAT_FLOWS" --nat-xdpnet --nat-router-mac "$NAT_ROUTER_MAC" --nat-pin-dir "$NAT_PIN_DIR"
         --xdpnet "$XDPNET" --no-nat-scale)
