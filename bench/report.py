@@ -103,8 +103,8 @@ def nat_instance_sizes():
     if conns:
         parts.append(f"`max_connections` {int(conns.group(1))}")
     if flows:
-        parts.append(f"`telemetry.flows.size` {int(flows.group(1))} (docs/policy.md's sizing rule: four "
-                     "slots per flow in the share of the one CPU that receives them, at least the default)")
+        parts.append(f"`telemetry.flows.size` {int(flows.group(1))} (split between the CPUs; these flows all "
+                     "arrive on one, see docs/policy.md for how full that makes its share)")
     where = os.path.relpath(NAT_POLICY, os.path.dirname(os.path.abspath(__file__)))
     return (" xdpnet's NAT instance: " + ", ".join(parts) + f"; its policy is in `{where}`."
             if parts else "")
