@@ -134,7 +134,8 @@ static __always_inline int forward_unicast(struct xdp_md *ctx, struct pkt *p, __
 /* A reply the router built in place goes back out of the ingress port,
  * through the transmit devmap rather than XDP_TX: veth kicks its peer's NAPI
  * for XDP_TX only when the peer runs an XDP program, so a reply could sit in
- * the ring indefinitely. */
+ * the ring indefinitely. It is a unicast frame that port sends (st is its
+ * stats). */
 static __always_inline int send_back(const struct pkt *p, __u32 gen,
 				     const struct xdpnet_port *in, struct xdpnet_port_stats *st)
 {
@@ -143,6 +144,7 @@ static __always_inline int send_back(const struct pkt *p, __u32 gen,
 	if (r != XDP_REDIRECT)
 		return xdp_drop(st, XDPNET_DROP_NO_TX_PORT);
 	flow_out(p, in->slot);
+	ctr_add(st, XDPNET_CTR_TX_UNICAST, 1);
 	return r;
 }
 

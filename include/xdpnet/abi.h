@@ -862,7 +862,7 @@ struct xdpnet_gc {
 #define XDPNET_COUNTERS(X)                                                           \
 	X(RX, "rx_packets", "frames received on the port")                           \
 	X(RX_BYTES, "rx_bytes", "bytes received on the port")                        \
-	X(TX_UNICAST, "tx_unicast", "known-unicast frames sent out of the port")      \
+	X(TX_UNICAST, "tx_unicast", "unicast frames sent out of the port (forwarded, and the router's own replies)") \
 	X(TX_FLOOD, "tx_flood", "flooded copies sent out of the port")                \
 	X(FLOODED, "flooded", "frames from the port flooded to its VLAN")             \
 	X(TO_HOST, "to_host", "frames passed to the host stack")                      \

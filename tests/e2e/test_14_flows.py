@@ -5,6 +5,7 @@ every packet is reported exactly once."""
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -316,13 +317,26 @@ def tshark_fields(path: Path, *fields) -> list[list[str]]:
     return [line.split("\t") for line in r.stdout.splitlines() if line.strip()]
 
 
+def start_capture(lab, *args) -> tuple[subprocess.Popen, str]:
+    """`xdpnet capture ARGS`, returned once it has armed the datapath (its
+    "capturing ..." line on stderr), with that line: frames sent after this
+    are captured. A fixed sleep lost frames when the machine was busy."""
+    cap = subprocess.Popen([lab.xdpnet_bin, "-i", lab.instance, "capture", *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([cap.stderr], [], [], 10)
+    line = cap.stderr.readline() if ready else ""
+    if not line.startswith("capturing"):
+        cap.kill()
+        _, rest = cap.communicate(timeout=10)
+        pytest.fail(f"xdpnet capture did not start within 10 s: {line}{rest}")
+    return cap, line
+
+
 def test_capture_writes_a_file_tshark_reads(flows_lab, tmp_path):
     lab = flows_lab
     out = tmp_path / "vm1.pcapng"
     assert lab.ping("vm1", VM_IP["vm2"], count=1)
-    cap = subprocess.Popen([lab.xdpnet_bin, "-i", lab.instance, "capture", "--port", lab.port("vm1"), "-w", str(out),
-                            "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1)
+    cap, _ = start_capture(lab, "--port", lab.port("vm1"), "-w", str(out), "--duration", "4")
     assert lab.run("vm1", ["ping", "-c", "5", "-i", "0.2", VM_IP["vm2"]]).returncode == 0
     _, err = cap.communicate(timeout=20)
     assert cap.returncode == 0, err
@@ -338,9 +352,7 @@ def test_capture_drops_with_their_reason(flows_lab, tmp_path):
     out = tmp_path / "drops.pcapng"
     from scapy.layers.inet import IP, UDP
     from scapy.layers.l2 import Dot1Q, Ether
-    cap = subprocess.Popen([lab.xdpnet_bin, "-i", lab.instance, "capture", "--drops", "-w", str(out), "--count", "3",
-                            "--duration", "10", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1)
+    cap, _ = start_capture(lab, "--drops", "-w", str(out), "--count", "3", "--duration", "10", "--json")
     mac = lab.run("vm1", ["cat", "/sys/class/net/eth0/address"]).stdout.strip()
     lab.send("vm1", Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / Dot1Q(vlan=10) / IP(dst=VM_IP["vm2"]) / UDP(dport=9),
              count=3)

@@ -1004,7 +1004,7 @@ TEST_F(Flow, DropsTheRouterCountsItselfAreNotedOnTheFlow)
 			  .retval,
 		  uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(send(A1, ttl1,
-		       {Drop(A1, XDPNET_DROP_TTL_EXCEEDED), Ctr(A1, XDPNET_CTR_ICMP_TIME_EXCEEDED),
+		       {Drop(A1, XDPNET_DROP_TTL_EXCEEDED), Ctr(A1, XDPNET_CTR_ICMP_TIME_EXCEEDED), Ctr(A1, XDPNET_CTR_TX_UNICAST),
 			Ctr(A1, XDPNET_CTR_FLOW_NEW)})
 			  .retval,
 		  uint32_t(XDP_REDIRECT));
@@ -1282,6 +1282,7 @@ TEST_F(FlowNat, TooBigForTheUplinkIsNotedAsAFragNeededDrop)
 	Snapshot s1 = dp.snapshot();
 	EXPECT_EQ(int64_t(s1.slots[kV1].drops[XDPNET_DROP_FRAG_NEEDED] - s0.slots[kV1].drops[XDPNET_DROP_FRAG_NEEDED]), 2);
 	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_ICMP_FRAG_NEEDED), 1);
+	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_TX_UNICAST), 1) << "the router's reply is a frame V1 sends";
 	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 2);
 
 	auto t = flow_table(dp);

@@ -55,7 +55,7 @@ struct Gateway : ::testing::Test {
 TEST_F(Gateway, ArpRequestForTheGatewayIsAnswered)
 {
 	Bytes req = arp(1, kBcast, M(1), M(1), kVm, Mac{}, kGw);
-	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_GW_ARP_REPLY),
+	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_GW_ARP_REPLY), Ctr(A1, XDPNET_CTR_TX_UNICAST),
 						  Ctr(A1, XDPNET_CTR_NEIGH_LEARNED)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT)) << "sent back out of A1";
 	Bytes want = arp(2, M(1), kRouter, kRouter, kGw, M(1), kVm);
@@ -65,7 +65,7 @@ TEST_F(Gateway, ArpRequestForTheGatewayIsAnswered)
 TEST_F(Gateway, TaggedArpOnATrunkIsAnsweredTagged)
 {
 	Bytes req = arp(1, kBcast, M(3), M(3), 0x0a000a03, Mac{}, kGw, {Q(10, 5)});
-	RunResult r = send(T1, req, rx(T1, req, {Ctr(T1, XDPNET_CTR_GW_ARP_REPLY),
+	RunResult r = send(T1, req, rx(T1, req, {Ctr(T1, XDPNET_CTR_GW_ARP_REPLY), Ctr(T1, XDPNET_CTR_TX_UNICAST),
 						  Ctr(T1, XDPNET_CTR_NEIGH_LEARNED)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(hex(r.out), hex(arp(2, M(3), kRouter, kRouter, kGw, M(3), 0x0a000a03, {Q(10, 5)})));
@@ -99,7 +99,7 @@ TEST_F(Gateway, OnlyTheLiveGenerationCounts)
 TEST_F(Gateway, EchoRequestToTheGatewayIsAnswered)
 {
 	Bytes req = icmp_echo(8, kRouter, M(1), kVm, kGw);
-	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_GW_ECHO_REPLY)}));
+	RunResult r = send(A1, req, rx(A1, req, {Ctr(A1, XDPNET_CTR_GW_ECHO_REPLY), Ctr(A1, XDPNET_CTR_TX_UNICAST)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	Bytes want = icmp_echo(0, M(1), kRouter, kGw, kVm);
 	want[14 + 4] = req[14 + 4]; // the IP id is kept
@@ -112,7 +112,7 @@ TEST_F(Gateway, EchoRequestToTheGatewayIsAnswered)
 TEST_F(Gateway, TaggedEchoRequestIsAnsweredTagged)
 {
 	Bytes req = icmp_echo(8, kRouter, M(3), 0x0a000a03, kGw, {Q(10)});
-	RunResult r = send(T1, req, rx(T1, req, {Ctr(T1, XDPNET_CTR_GW_ECHO_REPLY)}));
+	RunResult r = send(T1, req, rx(T1, req, {Ctr(T1, XDPNET_CTR_GW_ECHO_REPLY), Ctr(T1, XDPNET_CTR_TX_UNICAST)}));
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(hex(head(r.out, 18)), hex(head(frame(M(3), kRouter, {Q(10)}, 0x0800, 0), 18)));
 	EXPECT_EQ(inet_csum(r.out, 38, r.out.size() - 38), 0) << "ICMP checksum";

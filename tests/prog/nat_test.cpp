@@ -1088,7 +1088,7 @@ TEST_F(Nat, OutboundThatCannotBeTranslated)
 	EXPECT_EQ(r.retval, uint32_t(XDP_DROP));
 	// TTL 1: time-exceeded from the gateway, nothing tracked.
 	r = send(PV1, from_a(udp(kVmA, kRemote, 20001, 53, 1)),
-		 {Drop(kV1, XDPNET_DROP_TTL_EXCEEDED), Ctr(kV1, XDPNET_CTR_ICMP_TIME_EXCEEDED)});
+		 {Drop(kV1, XDPNET_DROP_TTL_EXCEEDED), Ctr(kV1, XDPNET_CTR_ICMP_TIME_EXCEEDED), Ctr(kV1, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT)) << "sent back out of V1";
 	ASSERT_GE(r.out.size(), 14u + 28);
 	EXPECT_EQ(r.out[14 + 20], 11) << "time exceeded";

@@ -487,6 +487,6 @@ TEST_F(PortSec, SpoofedArpPoisonsNoRouterNeighbour)
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	expect_effects(s0, dp.snapshot(),
 		       rx(A1, req) + std::vector<Effect>{Ctr(A1, XDPNET_CTR_LEARNED), Ctr(A1, XDPNET_CTR_NEIGH_LEARNED),
-							 Ctr(A1, XDPNET_CTR_GW_ARP_REPLY)});
+							 Ctr(A1, XDPNET_CTR_GW_ARP_REPLY), Ctr(A1, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_TRUE(neigh(kIp1));
 }

@@ -199,10 +199,10 @@ TEST_F(Route, ArpReplyToTheRouterIsLearnedAndConsumed)
 TEST_F(Route, NeighboursAreLearnedOnlyInsideTheSubnet)
 {
 	Bytes req = arp(1, kBcast, M(1), M(1), 0xc0a80105 /* 192.168.1.5 */, Mac{}, kGw10);
-	send(A1, req, {Ctr(A1, XDPNET_CTR_GW_ARP_REPLY)});
+	send(A1, req, {Ctr(A1, XDPNET_CTR_GW_ARP_REPLY), Ctr(A1, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_FALSE(neigh_get(10, 0xc0a80105));
 	Bytes probe = arp(1, kBcast, M(2), M(2), 0, Mac{}, kGw10); // an ARP probe: sender 0.0.0.0
-	send(A2, probe, {Ctr(A2, XDPNET_CTR_GW_ARP_REPLY)});
+	send(A2, probe, {Ctr(A2, XDPNET_CTR_GW_ARP_REPLY), Ctr(A2, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_FALSE(neigh_get(10, 0));
 }
 
@@ -221,7 +221,7 @@ TEST_F(Route, TtlOneGetsTimeExceededFromTheGateway)
 	neigh_put(20, kVm5, M(5));
 	dp.fdb_put(20, M(5), A3, coarse_now());
 	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kVm5, {}, 1);
-	RunResult r = send(A1, in, {Drop(A1, XDPNET_DROP_TTL_EXCEEDED), Ctr(A1, XDPNET_CTR_ICMP_TIME_EXCEEDED)});
+	RunResult r = send(A1, in, {Drop(A1, XDPNET_DROP_TTL_EXCEEDED), Ctr(A1, XDPNET_CTR_ICMP_TIME_EXCEEDED), Ctr(A1, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT)) << "sent back out of A1";
 	ASSERT_EQ(r.out.size(), 14u + 20 + 8 + 20 + 8);
 	EXPECT_EQ(hex(head(r.out, 14)), hex(head(frame(M(1), kR10, {}, 0x0800, 0), 14)));
@@ -243,7 +243,7 @@ TEST_F(Route, TtlOneGetsTimeExceededFromTheGateway)
 TEST_F(Route, TaggedTtlExceededKeepsTheTag)
 {
 	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kVm5, {Q(10)}, 0);
-	RunResult r = send(T1, in, {Drop(T1, XDPNET_DROP_TTL_EXCEEDED), Ctr(T1, XDPNET_CTR_ICMP_TIME_EXCEEDED)});
+	RunResult r = send(T1, in, {Drop(T1, XDPNET_DROP_TTL_EXCEEDED), Ctr(T1, XDPNET_CTR_ICMP_TIME_EXCEEDED), Ctr(T1, XDPNET_CTR_TX_UNICAST)});
 	ASSERT_EQ(r.out.size(), 18u + 20 + 8 + 20 + 8);
 	EXPECT_EQ(hex(head(r.out, 18)), hex(head(frame(M(1), kR10, {Q(10)}, 0x0800, 0), 18)));
 	EXPECT_EQ(inet_csum(r.out, 18, 20), 0);
@@ -260,7 +260,7 @@ TEST_F(Route, NoTimeExceededAboutAnIcmpError)
 TEST_F(Route, PingToAnotherNetworksGatewayIsAnsweredByTheRouter)
 {
 	Bytes in = icmp_echo(8, kR10, M(1), kVm1, kGw20);
-	RunResult r = send(A1, in, {Ctr(A1, XDPNET_CTR_GW_ECHO_REPLY)});
+	RunResult r = send(A1, in, {Ctr(A1, XDPNET_CTR_GW_ECHO_REPLY), Ctr(A1, XDPNET_CTR_TX_UNICAST)});
 	EXPECT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	Bytes want = icmp_echo(0, M(1), kR10, kGw20, kVm1);
 	want[14 + 4] = in[14 + 4];
