@@ -283,12 +283,12 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		} else if (c->flags & XDPNET_NAT_MASQ) {
 			return -XDPNET_DROP_NAT_UNTRACKED; /* would leak the VM's address */
 		}
-		return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st);
+		goto untranslated;
 	}
 	r = tuple_parse(ip, p->end, l2_len(p), &t);
 	if (r) {
 		if (r == XDPNET_DROP_NAT_PROTO && !(c->flags & XDPNET_NAT_MASQ))
-			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st);
+			goto untranslated;
 		return -r;
 	}
 	if (t.frag == FRAG_LATER) {
@@ -296,7 +296,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 		const struct xdpnet_ct_key *fk = frag_lookup(&t, XDPNET_SIDE_VM, now);
 
 		if (!fk && !(c->flags & XDPNET_NAT_MASQ))
-			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st);
+			goto untranslated;
 		if (!fk)
 			return -XDPNET_DROP_FRAG_UNKNOWN;
 		k = *fk;
@@ -338,7 +338,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				return uplink_refused(ctx, p, ip, FIB_RC(rc), FIB_MTU(rc), in_gw, st);
 			r = ct_new_snat(cp, &t, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
 		} else {
-			return uplink_send(ctx, p, gen, c, &t, 0, in_gw, now, st); /* routed, not translated */
+			goto untranslated; /* routed, not translated */
 		}
 		if (r)
 			return -r;
@@ -355,7 +355,7 @@ translate:
 	 * hairpin (a new destination) can lead back into one. */
 	vid = ct->to_daddr == t.daddr ? 0 : route_vid(gen, ct->to_daddr);
 	if (!vid)
-		return uplink_send(ctx, p, gen, c, &t, ct, in_gw, now, st);
+		goto send;
 	/* Hairpinned into a network. */
 	out_gw = gateway_of(gen, vid);
 	if (!out_gw)
@@ -367,6 +367,13 @@ translate:
 	if (!ip)
 		return -XDPNET_DROP_BAD_L3;
 	return route_deliver(ctx, p, ip, vid, out_gw, in_gw, 1, now, st, ct, version);
+
+	/* Out of the uplink: one copy of uplink_send for every way here (ct NULL:
+	 * as it is), which keeps this function's code small. */
+untranslated:
+	ct = 0;
+send:
+	return uplink_send(ctx, p, gen, c, &t, ct, in_gw, now, st);
 }
 
 /* A packet arriving on the uplink (port `in`, mode UPLINK). */
