@@ -91,8 +91,7 @@ static __always_inline int fdb_expired(const struct xdpnet_fdb_entry *e, __u64 n
  * MAC beyond the port's mac_limit, or into a full table, is not learned
  * (counted) but its frame is still forwarded.
  */
-static __always_inline int fdb_learn_slow(const struct xdpnet_fdb_key *k,
-					  const struct xdpnet_port *in,
+static __always_inline int fdb_learn_slow(__u64 kw, const struct xdpnet_port *in,
 					  struct xdpnet_port_stats *st, __u64 now);
 
 /* Stage 3. The per-CPU cache answers most frames ("this MAC was behind this
@@ -104,23 +103,21 @@ static __always_inline void fdb_learn(const struct pkt *p, const struct xdpnet_p
 	__u64 kw = fdb_key_of(p->vid, p->eth->h_source);
 	struct xdpnet_fdb_cache *c = fdb_cache_slot(kw);
 	const struct xdpnet_fdb_cache *hit = fdb_cache_get(c, kw, now, version);
-	struct xdpnet_fdb_key key;
 
 	if (hit && hit->slot == in->slot && hit->ifindex == in->ifindex)
 		return;
-	__builtin_memcpy(&key, &kw, sizeof(kw));
-	if (fdb_learn_slow(&key, in, st, now))
+	if (fdb_learn_slow(kw, in, st, now))
 		fdb_cache_put(c, kw, in->slot, in->ifindex, now, version);
 }
 
 /* The FDB itself. Returns 1 when it now maps the key to the ingress port. */
-static __always_inline int fdb_learn_slow(const struct xdpnet_fdb_key *k,
-					  const struct xdpnet_port *in,
+static __always_inline int fdb_learn_slow(__u64 kw, const struct xdpnet_port *in,
 					  struct xdpnet_port_stats *st, __u64 now)
 {
-	struct xdpnet_fdb_key key = *k;
+	struct xdpnet_fdb_key key;
 	struct xdpnet_fdb_entry *e;
 
+	__builtin_memcpy(&key, &kw, sizeof(kw));
 	e = bpf_map_lookup_elem(&xdpnet_fdb, &key);
 	if (e) {
 		if (e->slot == in->slot && e->ifindex == in->ifindex) {

@@ -43,8 +43,17 @@ static __always_inline struct xdpnet_nh_cache *nh_cache_slot(__be32 dst)
 
 /* An uplink_fib answer: the FIB's return code, and the path MTU with
  * BPF_FIB_LKUP_RET_FRAG_NEEDED. */
+#define FIB_ANSWER(rc, mtu) (((rc) & 0xff) | (__u32)(mtu) << 16)
 #define FIB_RC(r) ((r) & 0xff)
 #define FIB_MTU(r) ((__u16)((__u32)(r) >> 16))
+
+/* Does the cache slot hold a recent next hop for (uplink, src, dst)? */
+static __always_inline int nh_cache_fresh(const struct xdpnet_nh_cache *e, __be32 src, __be32 dst,
+					  __u32 ifindex, __u64 now)
+{
+	return e->dst == dst && e->src == src && e->ifindex == ifindex &&
+	       now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS;
+}
 
 /* The FIB lookup of uplink_fib for a next hop the cache does not have: a
  * global function (verified once), so that the lookup's 64-byte argument
@@ -59,7 +68,7 @@ __noinline int xdpnet_uplink_fib(struct xdp_md *ctx, __u64 addrs, __u64 how, __u
 	__u16 len = (__u16)(how >> 32);
 	struct bpf_fib_lookup fib = {};
 	struct xdpnet_nh_cache *e;
-	int rc, same;
+	int rc;
 
 	if (!ctx)
 		return -1;
@@ -74,13 +83,13 @@ __noinline int xdpnet_uplink_fib(struct xdp_md *ctx, __u64 addrs, __u64 how, __u
 	if (fib.ifindex != ifindex || rc < 0)
 		return -1;
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return (rc & 0xff) | (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? (__u32)fib.mtu_result << 16 : 0);
+		return FIB_ANSWER(rc, rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? fib.mtu_result : 0);
 	e = nh_cache_slot(dst);
 	if (!e)
 		return -1;
-	same = e->dst == dst && e->src == src && e->ifindex == ifindex &&
-	       now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS;
-	e->ok_len = (same && e->ok_len > len) ? e->ok_len : len;
+	/* The longest packet the FIB accepted, for as long as the hop holds. */
+	if (!nh_cache_fresh(e, src, dst, ifindex, now) || e->ok_len < len)
+		e->ok_len = len;
 	e->dst = dst;
 	e->src = src;
 	e->ifindex = ifindex;
@@ -103,19 +112,16 @@ static __always_inline int uplink_fib(struct xdp_md *ctx, const struct iphdr *ip
 {
 	struct xdpnet_nh_cache *e = nh_cache_slot(dst);
 	__u16 len = bpf_ntohs(ip->tot_len);
-	int rc;
 
 	*nh = e;
 	if (!e)
 		return -1;
-	if (e->dst == dst && e->src == src && e->ifindex == c->uplink_ifindex &&
-	    len <= e->ok_len && now - e->stamp_ns < XDPNET_NH_CACHE_TTL_NS)
+	if (nh_cache_fresh(e, src, dst, c->uplink_ifindex, now) && len <= e->ok_len)
 		return BPF_FIB_LKUP_RET_SUCCESS;
-	rc = xdpnet_uplink_fib(ctx, (__u64)src | (__u64)dst << 32,
-			       (__u64)c->uplink_ifindex | (__u64)len << 32 | (__u64)ip->tos << 48 |
-				       (__u64)ip->protocol << 56,
-			       now);
-	return rc;
+	return xdpnet_uplink_fib(ctx, (__u64)src | (__u64)dst << 32,
+				 (__u64)c->uplink_ifindex | (__u64)len << 32 | (__u64)ip->tos << 48 |
+					 (__u64)ip->protocol << 56,
+				 now);
 }
 
 /* A FIB answer that is neither a next hop nor "resolve it": too big for the
@@ -173,8 +179,10 @@ static __always_inline int uplink_send(struct xdp_md *ctx, struct pkt *p, __u32 
 				 ct->packets == 1);
 		return ROUTE_PASS;
 	}
-	if (FIB_RC(rc) != BPF_FIB_LKUP_RET_SUCCESS || !nh)
+	if (FIB_RC(rc) != BPF_FIB_LKUP_RET_SUCCESS)
 		return uplink_refused(ctx, p, ip, FIB_RC(rc), FIB_MTU(rc), in_gw, st);
+	if (!nh) /* not after an answer (uplink_fib gave -1); the verifier's check */
+		return -XDPNET_DROP_UPLINK_ROUTE;
 	if (ct) {
 		r = xlate_xdp(ctx, p, t, ct, st); /* TTL decremented too */
 		if (r)
