@@ -8,6 +8,11 @@
 
 #include <linux/types.h>
 
+/* The memory probe (trivial.bpf.c: xb_memprobe): dependent reads per run,
+ * among at most XB_MEM_LINES_MAX 64-byte lines (64 MB). */
+#define XB_MEM_READS 64
+#define XB_MEM_LINES_MAX (1u << 20)
+
 /* Template frames: up to XB_MAX_TMPL frames of XB_FRAME_MAX bytes. The
  * generator stores exactly the run's frame length (64 untagged, 68 tagged). */
 #define XB_FRAME_MAX 72

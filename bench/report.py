@@ -92,6 +92,46 @@ def fmt_ratio(x, digits=2):
 NAT_POLICY = None  # results/nat-policy.yaml, when the run had a NAT instance
 
 
+def memory_line(rows):
+    """The memory probe's figures (xdpnet-bench: mem_probe) as one line, or ''."""
+    by_mb = {}
+    for r in rows:
+        if r["kind"] == "mem":
+            by_mb.setdefault(r["mb"], []).append(r["ns"])
+    if not by_mb:
+        return ""
+    parts = []
+    for mb in sorted(by_mb):
+        v = sorted(by_mb[mb])
+        parts.append(f"{mb} MB {statistics.median(v):.0f} ns ({v[0]:.0f}–{v[-1]:.0f})")
+    return ("Host memory in this run, a dependent read per working-set size (median, min–max over the cost "
+            "rounds): " + ", ".join(parts) + ". The NAT scenarios touch about 5 MB (connection-table buckets "
+            "and elements, flow slots, frames): their program costs follow the 4 and 16 MB figures, which "
+            "move with other tenants' use of the shared cache; compare runs by these first.")
+
+
+def nat_flow_churn(rows):
+    """How the NAT instance's flow table fared in the cost runs (the counters the bench read
+    around them), as a sentence, or ''."""
+    out = []
+    for sc, what in (("nat_out", "SNAT-out"), ("nat_in", "reply-in")):
+        rs = [r for r in rows if r["kind"] == "cost" and r.get("scenario") == sc and "flow_new" in r
+              and not r.get("variant")]
+        pkts = sum(r["repeat"] for r in rs)
+        if not pkts:
+            continue
+        new = sum(r["flow_new"] for r in rs)
+        ev = sum(r["flow_evicted"] + r["flow_lost"] for r in rs)
+        lost = sum(r["flow_lost"] for r in rs)
+        out.append(f"{what} {1e6 * new / pkts:.0f} per million packets, {1e6 * ev / pkts:.0f} of them pushing "
+                   f"another flow out ({1e6 * lost / pkts:.0f} with its record lost: no daemon drains the ring "
+                   "here)")
+    if not out:
+        return ""
+    return (" The flow table in the cost runs (the instance's counters read around them): flows that took a "
+            "slot, " + "; ".join(out) + ".")
+
+
 def nat_instance_sizes():
     """The NAT instance's table sizes, from the policy the run used."""
     if not NAT_POLICY or not os.path.exists(NAT_POLICY):
@@ -176,7 +216,7 @@ def nat_section(meta, rows, L, C, T, net, paired, floor, a, warnings):
               "reply-in the outgoing flows are sent first), so this is the per-packet rate of established "
               "flows, not the connection setup rate. Each sink checks that the source (SNAT-out: the "
               "masquerade address 198.18.0.1) or the destination (reply-in: back in 10.0.30.0/24) was "
-              "translated; a wrong one counts in `checks`." + nat_instance_sizes())
+              "translated; a wrong one counts in `checks`." + nat_instance_sizes() + nat_flow_churn(rows))
     md.append("")
     md.append("| target | measured | |")
     md.append("|---|---|---|")
@@ -819,6 +859,10 @@ def main():
     if a.load_before or a.load_after:
         md.append("")
         md.append(f"Load average before / after: {a.load_before} / {a.load_after}")
+    mem = memory_line(rows)
+    if mem:
+        md.append("")
+        md.append(mem)
     md.append("")
 
     # targets

@@ -774,6 +774,7 @@ struct NatXdpnet {
     // The instance's counters, summed over every slot; per CPU for nat_new.
     struct Counters {
         uint64_t nat_new = 0, nat_out = 0, drops = 0;
+        uint64_t flow_new = 0, flow_evicted = 0, flow_lost = 0; // the flow table's churn
         std::vector<uint64_t> nat_new_cpu;
         std::map<std::string, uint64_t> drop; // nonzero reasons only
     };
@@ -791,6 +792,9 @@ struct NatXdpnet {
                 c.nat_new += s.ctr[XDPNET_CTR_NAT_NEW];
                 c.nat_new_cpu[cpu] += s.ctr[XDPNET_CTR_NAT_NEW];
                 c.nat_out += s.ctr[XDPNET_CTR_NAT_OUT];
+                c.flow_new += s.ctr[XDPNET_CTR_FLOW_NEW];
+                c.flow_evicted += s.ctr[XDPNET_CTR_FLOW_EVICTED];
+                c.flow_lost += s.ctr[XDPNET_CTR_FLOW_LOST];
                 for (int d = 1; d < XDPNET_DROP_MAX; d++)
                     if (s.drops[d]) {
                         c.drops += s.drops[d];
@@ -1232,8 +1236,10 @@ void run_cost(World& w, const CostCase& c, int run)
     LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_out = out.data(),
                 .data_size_in = uint32_t(frame.size()), .data_size_out = uint32_t(out.size()), .ctx_in = &ctx,
                 .ctx_size_in = sizeof ctx, .repeat = repeat);
+    // The NAT instance's counters around the run: connections made, and how
+    // the flow table fared (a flow that finds no slot takes one from another).
     std::optional<NatXdpnet::Counters> k0;
-    if (c.count_conns && w.have_nx)
+    if ((c.count_conns || c.group == "nat") && w.have_nx)
         k0 = w.nx.counters();
     double t0 = now_s();
     if (bpf_prog_test_run_opts(fd, &o))
@@ -1258,12 +1264,18 @@ void run_cost(World& w, const CostCase& c, int run)
         .kv("out_len", o.data_size_out)
         .kv("frame_kept", frame_kept ? 1 : 0);
     std::string conns;
+    std::optional<NatXdpnet::Counters> k1;
     if (k0) {
+        k1 = w.nx.counters();
+        j.kv("flow_new", k1->flow_new - k0->flow_new)
+            .kv("flow_evicted", k1->flow_evicted - k0->flow_evicted)
+            .kv("flow_lost", k1->flow_lost - k0->flow_lost);
+    }
+    if (k1 && c.count_conns) {
         // Every repetition must have made one connection (and dropped nothing).
-        auto k1 = w.nx.counters();
-        uint64_t made = k1.nat_new - k0->nat_new, drops = k1.drops - k0->drops;
+        uint64_t made = k1->nat_new - k0->nat_new, drops = k1->drops - k0->drops;
         j.kv("conns", made).kv("drops", drops).kv("conns_ok", made == uint64_t(repeat) && !drops ? 1 : 0);
-        for (auto& [name, n] : k1.drop)
+        for (auto& [name, n] : k1->drop)
             if (n - (k0->drop.count(name) ? k0->drop.at(name) : 0))
                 j.kv("drop_" + name, n - (k0->drop.count(name) ? k0->drop.at(name) : 0));
         conns = ", " + std::to_string(made) + " connections made, " + std::to_string(drops) + " drops";
@@ -1271,6 +1283,36 @@ void run_cost(World& w, const CostCase& c, int run)
     j.emit();
     note("cost %-16s run %d: %u ns/pkt (wall %.2f), retval %u%s%s", c.name.c_str(), run, o.duration,
          el * 1e9 / repeat, o.retval, o.retval == c.expect_ret ? "" : " (UNEXPECTED)", conns.c_str());
+}
+
+// The host's memory now (trivial.bpf.c: xb_memprobe): time per dependent
+// read with working sets of 1, 4, 16 and 64 MB. Paths whose tables outgrow
+// the private caches (NAT with many flows: about 5 MB) follow the 4 and 16 MB
+// figures, which on a shared host move with the neighbours' use of the
+// last-level cache; the report shows them next to those results.
+void mem_probe(World& w, int run)
+{
+    const int fd = bpf_program__fd(w.triv->progs.xb_memprobe);
+    std::vector<uint8_t> frame(64, 0);
+    for (uint32_t mb : {1u, 4u, 16u, 64u}) {
+        const uint32_t lines = mb << 14; // 64-byte lines
+        if (lines > XB_MEM_LINES_MAX)
+            die("memory probe: %u MB is more than the probe's map", mb);
+        w.triv->data->xb_mem_lines = lines;
+        // one pass to touch the set, then the measured runs
+        LIBBPF_OPTS(bpf_test_run_opts, warm, .data_in = frame.data(), .data_size_in = uint32_t(frame.size()),
+                    .repeat = int(lines / XB_MEM_READS + 1));
+        LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_size_in = uint32_t(frame.size()),
+                    .repeat = 20000);
+        if (bpf_prog_test_run_opts(fd, &warm) || bpf_prog_test_run_opts(fd, &o))
+            die("memory probe: %s", strerror(errno));
+        if (o.retval != XDP_DROP)
+            die("memory probe: the program returned %u", o.retval);
+        const double ns = double(o.duration) / XB_MEM_READS;
+        Json j;
+        j.kv("kind", "mem").kv("mb", mb).kv("run", run).kv("ns", ns).emit();
+        note("memory %2u MB      run %d: %.1f ns per dependent read", mb, run, ns);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1815,7 +1857,10 @@ int cmd_run(Options opt)
             }
     }
     if (opt.cost) {
-        for (int r = 1; r <= opt.runs; r++)
+        for (int r = 1; r <= opt.runs; r++) {
+            // the memory next to the program costs it bounds
+            if (wanted(opt, "mem"))
+                mem_probe(w, r);
             for (auto& c : cost) {
                 if (!wanted(opt, "cost_" + c.name))
                     continue;
@@ -1825,6 +1870,7 @@ int cmd_run(Options opt)
                 run_cost(w, c, r);
                 spent[c.group == "nat" ? "nat" : "l2"] += now_s() - t0;
             }
+        }
     }
     // NAT: the new-connection rate, then the connection table at 1k and 1M
     // connections (a block, like FDB scaling: filling takes a second, and
