@@ -143,8 +143,8 @@ def nat_instance_sizes():
     if conns:
         parts.append(f"`max_connections` {int(conns.group(1))}")
     if flows:
-        parts.append(f"`telemetry.flows.size` {int(flows.group(1))} (split between the CPUs; these flows all "
-                     "arrive on one, see docs/policy.md for how full that makes its share)")
+        parts.append(f"`telemetry.flows.size` {int(flows.group(1))} (translated packets are counted by their "
+                     "connections and take no slot)")
     where = os.path.relpath(NAT_POLICY, os.path.dirname(os.path.abspath(__file__)))
     return (" xdpnet's NAT instance: " + ", ".join(parts) + f"; its policy is in `{where}`."
             if parts else "")

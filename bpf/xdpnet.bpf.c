@@ -225,7 +225,7 @@ static __always_inline int ingress(struct xdp_md *ctx)
 	/* The uplink of NAT networks: routed, not switched. */
 	if (in->mode == XDPNET_MODE_UPLINK) {
 		now = clock_ns(cfg);
-		flow_account(&p, cfg, in->slot, now);
+		flow_defer(&p, cfg, in->slot, now);
 		version = (fdb_version() << 1) | gen;
 		r = nat_in(ctx, &p, gen, in, now, version, st);
 		if (r == ROUTE_PASS)
@@ -244,8 +244,13 @@ static __always_inline int ingress(struct xdp_md *ctx)
 		return xdp_drop_port(st, XDPNET_DROP_BAD_SRC_MAC);
 	now = clock_ns(cfg);
 
-	/* Stage 2a: the frame's flow. */
-	flow_account(&p, cfg, in->slot, now);
+	/* Stage 2a: the frame's flow; for one to a gateway, routed and maybe
+	 * translated, later (flow_defer). */
+	gw = gateway_of(gen, p.vid);
+	if (gw && mac_equal(p.eth->h_dest, gw->router_mac))
+		flow_defer(&p, cfg, in->slot, now);
+	else
+		flow_account(&p, cfg, in->slot, now);
 
 	/* Stage 2b: port security, marking, policing. A port that is only
 	 * policed takes the short way, inline. */
@@ -270,7 +275,6 @@ static __always_inline int ingress(struct xdp_md *ctx)
 
 	/* Stage 4a: the VLAN's gateway answers ARP and ping itself and learns
 	 * its neighbours from ARP. */
-	gw = gateway_of(gen, p.vid);
 	r = gateway_local(&p, gw, now, st);
 	if (r == STAGE_TX)
 		return send_back(&p, gen, in, st);
@@ -289,7 +293,7 @@ static __always_inline int ingress(struct xdp_md *ctx)
 			r = ROUTE_UPLINK;
 		}
 		if (r == ROUTE_UPLINK)
-			r = nat_out(ctx, &p, gen, gw, now, version, st);
+			r = nat_out(ctx, &p, gen, gw, now, version, st, in->slot);
 		return route_finish(ctx, &p, gen, in, cfg, now, version, st, r, in_vid);
 	}
 	if (r)
@@ -331,6 +335,7 @@ int xdpnet_ingress(struct xdp_md *ctx)
 			xdpnet_capture_frame(ctx, XDPNET_CAPTURE_RX, 0);
 	}
 	v = ingress(ctx);
+	flow_finish();
 	if (v == XDP_DROP && (capture_armed() & XDPNET_CAPTURE_DROPS))
 		xdpnet_capture_frame(ctx, XDPNET_CAPTURE_DROPS, capture_drop_reason(0));
 	return v;

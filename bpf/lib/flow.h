@@ -258,6 +258,30 @@ __noinline int xdpnet_flow_place(__u32 first, __u64 hash, __u64 now, __u64 meta)
 	return idx + 1;
 }
 
+/* The frame's key (into the CPU's scratch), its hash, its first pair's
+ * index and FLOW_META; 0 when it is not accounted (accounting off, not IP). */
+static __always_inline __u32 flow_begin(const struct pkt *p, const struct xdpnet_config *cfg,
+					__u32 in_slot, struct xdpnet_flow_cpu **fcp, __u64 *hash,
+					__u64 *meta)
+{
+	__u32 zero = 0, bits = cfg->flow_bits, len;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	__u8 tcp_flags = 0, v6;
+
+	*fcp = fc;
+	if (!fc)
+		return 0;
+	fc->cur = 0;
+	fc->pend = 0;
+	if (!bits || bits > XDPNET_FLOW_BITS_MAX)
+		return 0;
+	len = flow_key_of(p, in_slot, (union flow_words *)&fc->key, hash, &tcp_flags, &v6);
+	if (!len)
+		return 0;
+	*meta = FLOW_META(bits, v6, in_slot, tcp_flags, len);
+	return ((bpf_get_smp_processor_id() << bits) | xdpnet_flow_pair(*hash, bits)) + 1;
+}
+
 /* Accounts the frame to its flow and makes it the CPU's current flow. Sets
  * p->flow (0: not accounted: accounting off, not IP, or no slot). A known
  * flow in its first pair (nearly all, until the table fills) is found
@@ -265,41 +289,32 @@ __noinline int xdpnet_flow_place(__u32 first, __u64 hash, __u64 now, __u64 meta)
 static __always_inline void flow_account(struct pkt *p, const struct xdpnet_config *cfg,
 					 __u32 in_slot, __u64 now)
 {
-	__u32 zero = 0, bits = cfg->flow_bits, idx;
-	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	struct xdpnet_flow_cpu *fc;
 	struct xdpnet_flow *f;
-	union flow_words *fw;
-	__u8 tcp_flags = 0, v6;
-	__u64 hash;
-	__u32 len;
+	__u64 hash, meta;
+	__u32 idx;
 	int r;
 
 	p->flow = 0;
-	if (!fc)
+	idx = flow_begin(p, cfg, in_slot, &fc, &hash, &meta);
+	if (!idx || !fc)
 		return;
-	fc->cur = 0;
-	if (!bits || bits > XDPNET_FLOW_BITS_MAX)
-		return;
-	fw = (union flow_words *)&fc->key;
-	len = flow_key_of(p, in_slot, fw, &hash, &tcp_flags, &v6);
-	if (!len)
-		return;
-	idx = (bpf_get_smp_processor_id() << bits) | xdpnet_flow_pair(hash, bits);
+	idx--;
 	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
 	if (!f)
 		return;
-	if (!flow_key_eq(f, fw)) {
+	if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
 		idx |= 1;
 		f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
 		if (!f)
 			return;
-		if (!flow_key_eq(f, fw)) {
-			r = xdpnet_flow_place(idx, hash, now, FLOW_META(bits, v6, in_slot, tcp_flags, len));
+		if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
+			r = xdpnet_flow_place(idx, hash, now, meta);
 			idx = r > 0 ? r - 1 : (__u32)-1;
 			goto current;
 		}
 	}
-	flow_count(f, len, now, tcp_flags);
+	flow_count(f, meta >> 32, now, meta >> 24);
 current:
 	fc->cur = idx + 1;
 	/* Read back from the map: the verifier then knows the same of p->flow
@@ -308,12 +323,112 @@ current:
 	p->flow = *(volatile __u32 *)&fc->cur;
 }
 
-/* The current packet's flow slot, or NULL. */
+/* Stage 2a for a frame that may belong to a translated connection (one sent
+ * to a gateway's router MAC, or arriving on an uplink): its key is built,
+ * its slot left for later. The connection's half counts a packet it
+ * translates (flow_counted_by_conn), and the flow table then never sees it;
+ * any other packet takes its slot when a stage first records on it
+ * (flow_of, flow_note_drop) or when it leaves (flow_finish). */
+static __always_inline void flow_defer(struct pkt *p, const struct xdpnet_config *cfg,
+				       __u32 in_slot, __u64 now)
+{
+	struct xdpnet_flow_cpu *fc;
+	__u64 hash, meta;
+	__u32 first;
+
+	p->flow = 0;
+	first = flow_begin(p, cfg, in_slot, &fc, &hash, &meta);
+	if (!first || !fc)
+		return;
+	fc->hash = hash;
+	fc->meta = meta;
+	fc->now = now;
+	fc->pend = first;
+}
+
+/* The deferred packet's slot, found (or placed) and counted now: flow_account's
+ * work for a packet flow_defer left pending. Returns the slot + 1, or 0 (none
+ * pending, or no slot). A global function: called from several stages, it is
+ * verified once. */
+__noinline int xdpnet_flow_settle(void)
+{
+	__u32 zero = 0, idx;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+	struct xdpnet_flow *f;
+	__u64 meta, now;
+	int r;
+
+	if (!fc || !fc->pend)
+		return 0;
+	idx = fc->pend - 1;
+	fc->pend = 0;
+	meta = fc->meta;
+	now = fc->now;
+	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+	if (!f)
+		return 0;
+	if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
+		idx |= 1;
+		f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+		if (!f)
+			return 0;
+		if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
+			r = xdpnet_flow_place(idx, fc->hash, now, meta);
+			fc->cur = r > 0 ? r : 0;
+			return fc->cur;
+		}
+	}
+	flow_count(f, meta >> 32, now, meta >> 24);
+	fc->cur = idx + 1;
+	return idx + 1;
+}
+
+/* A translated packet is counted by its connection's half (ct: its TCP flags
+ * and, on the VM side, its port; nat.h counts packets and bytes): its flow
+ * takes no slot. */
+static __always_inline void flow_counted_by_conn(struct xdpnet_ct *ct, __u8 tcp_flags, __u32 vm_port)
+{
+	__u32 zero = 0;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+
+	if (fc)
+		fc->pend = 0;
+	if ((ct->tcp_flags | tcp_flags) != ct->tcp_flags)
+		ct->tcp_flags |= tcp_flags;
+	if (ct->port != (__u8)vm_port)
+		ct->port = vm_port;
+}
+
+/* When the packet leaves xdpnet_ingress: a deferred packet that no stage
+ * recorded on and no connection counted takes its slot now. */
+static __always_inline void flow_finish(void)
+{
+	__u32 zero = 0;
+	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+
+	if (fc && fc->pend)
+		xdpnet_flow_settle();
+}
+
+/* The current packet's flow slot, or NULL. A deferred packet's is found
+ * now (or was, by an earlier stage: the CPU's cur says which). */
 static __always_inline struct xdpnet_flow *flow_of(const struct pkt *p)
 {
 	__u32 idx = p->flow - 1;
 
-	return p->flow ? bpf_map_lookup_elem(&xdpnet_flows, &idx) : 0;
+	if (!p->flow) {
+		__u32 zero = 0;
+		struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
+
+		if (!fc)
+			return 0;
+		if (fc->pend)
+			xdpnet_flow_settle();
+		if (!fc->cur)
+			return 0;
+		idx = fc->cur - 1;
+	}
+	return bpf_map_lookup_elem(&xdpnet_flows, &idx);
 }
 
 /* Where the current packet went. */

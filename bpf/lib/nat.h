@@ -366,7 +366,7 @@ __attribute__((noinline)) int xdpnet_ct_insert(struct ct_pair *cp, const struct 
  * looking the inserted half up again. */
 static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple *t,
 					 const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
-					 __u32 len)
+					 __u32 len, __u32 port)
 {
 	__u8 state = ct_initial_state(t->proto);
 	__u32 timeout;
@@ -382,6 +382,9 @@ static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple 
 	cp->oval.vid = cp->rval.vid = vid;
 	cp->oval.packets = 1;
 	cp->oval.bytes = len;
+	cp->oval.tcp_flags = t->proto == IPPROTO_TCP ? t->tcp_flags : 0;
+	cp->oval.port = port;
+	cp->rval.port = XDPNET_SLOT_NONE; /* a VM-side reply half learns it */
 }
 
 /*
@@ -396,9 +399,9 @@ static __always_inline void ct_pair_init(struct ct_pair *cp, const struct tuple 
  */
 static __always_inline int ct_new_snat(struct ct_pair *cp, const struct tuple *t,
 				       const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
-				       __u32 gen, __u32 len)
+				       __u32 gen, __u32 len, __u32 port)
 {
-	ct_pair_init(cp, t, c, vid, now, len);
+	ct_pair_init(cp, t, c, vid, now, len, port);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
 	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT | XDPNET_CT_PEER_UPLINK;
 	cp->oval.to_saddr = c->uplink_ip;
@@ -421,9 +424,9 @@ static __always_inline int ct_new_snat(struct ct_pair *cp, const struct tuple *t
 static __always_inline int ct_new_hairpin(struct ct_pair *cp, const struct tuple *t,
 					  const struct xdpnet_fwd *f,
 					  const struct xdpnet_nat_config *c, __u16 vid, __u64 now,
-					  __u32 gen, __u32 len)
+					  __u32 gen, __u32 len, __u32 port)
 {
-	ct_pair_init(cp, t, c, vid, now, len);
+	ct_pair_init(cp, t, c, vid, now, len, port);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_VM);
 	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT | XDPNET_CT_DNAT;
 	cp->oval.to_saddr = c->uplink_ip;
@@ -448,7 +451,7 @@ static __always_inline int ct_new_dnat(struct ct_pair *cp, const struct tuple *t
 				       const struct xdpnet_nat_config *c, __u64 now, __u32 gen,
 				       __u32 len)
 {
-	ct_pair_init(cp, t, c, f->vid, now, len);
+	ct_pair_init(cp, t, c, f->vid, now, len, XDPNET_SLOT_NONE);
 	ct_key_of(&cp->okey, t, XDPNET_SIDE_UPLINK);
 	cp->oval.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_DNAT;
 	cp->oval.to_saddr = t->saddr;

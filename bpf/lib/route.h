@@ -99,7 +99,7 @@ static __always_inline int ct_nh_get(const struct xdpnet_ct *ct, __u32 version, 
 				     __u8 *mac)
 {
 	if (!ct || ct->nh_tag != xdpnet_ct_nh_tag(version) ||
-	    (__u32)(now >> 20) - ct->nh_stamp >= XDPNET_CT_NH_TTL)
+	    (__u16)((__u16)(now >> XDPNET_CT_NH_SHIFT) - ct->nh_stamp) >= XDPNET_CT_NH_TTL)
 		return 0;
 	__builtin_memcpy(mac, ct->nh_mac, ETH_ALEN);
 	return 1;
@@ -111,7 +111,7 @@ static __always_inline void ct_nh_put(struct xdpnet_ct *ct, __u32 version, __u64
 	if (!ct)
 		return;
 	__builtin_memcpy(ct->nh_mac, mac, ETH_ALEN);
-	ct->nh_stamp = (__u32)(now >> 20);
+	ct->nh_stamp = (__u16)(now >> XDPNET_CT_NH_SHIFT);
 	ct->nh_tag = xdpnet_ct_nh_tag(version);
 }
 

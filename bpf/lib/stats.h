@@ -29,7 +29,10 @@ static __always_inline void drop_count(struct xdpnet_port_stats *st, int reason)
 		st->drops[reason]++;
 }
 
-/* The CPU's current flow (flow.h made it so) records a drop of its packet. */
+__noinline int xdpnet_flow_settle(void); /* flow.h */
+
+/* The CPU's current flow (flow.h made it so) records a drop of its packet
+ * (a deferred packet's flow takes its slot first). */
 static __always_inline void flow_note_drop(int reason)
 {
 	struct xdpnet_flow_cpu *fc;
@@ -40,6 +43,8 @@ static __always_inline void flow_note_drop(int reason)
 	if (!fc)
 		return;
 	fc->drop = reason;
+	if (fc->pend)
+		xdpnet_flow_settle();
 	if (!fc->cur)
 		return;
 	idx = fc->cur - 1;

@@ -264,7 +264,7 @@ static __always_inline int tcp_without_syn(const struct tuple *t)
 /* A packet from a network's port for an address outside every network. */
 static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				   const struct xdpnet_gateway *in_gw, __u64 now, __u32 version,
-				   struct xdpnet_port_stats *st)
+				   struct xdpnet_port_stats *st, __u32 in_slot)
 {
 	const struct xdpnet_nat_config *c = natcfg_of(gen, p->vid);
 	const struct xdpnet_gateway *out_gw;
@@ -330,7 +330,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 				return -XDPNET_DROP_NO_ROUTE;
 			if (tcp_without_syn(&t))
 				return -XDPNET_DROP_NAT_NOT_SYN;
-			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
+			r = ct_new_hairpin(cp, &t, f, c, p->vid, now, gen, bpf_ntohs(ip->tot_len), in_slot);
 		} else if (c->flags & XDPNET_NAT_MASQ) {
 			const struct xdpnet_nh_cache *nh;
 			int rc;
@@ -344,7 +344,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 			if (FIB_RC(rc) != BPF_FIB_LKUP_RET_SUCCESS &&
 			    FIB_RC(rc) != BPF_FIB_LKUP_RET_NO_NEIGH)
 				return uplink_refused(ctx, p, ip, FIB_RC(rc), FIB_MTU(rc), in_gw, st);
-			r = ct_new_snat(cp, &t, c, p->vid, now, gen, bpf_ntohs(ip->tot_len));
+			r = ct_new_snat(cp, &t, c, p->vid, now, gen, bpf_ntohs(ip->tot_len), in_slot);
 		} else {
 			goto untranslated; /* routed, not translated */
 		}
@@ -359,6 +359,7 @@ static __always_inline int nat_out(struct xdp_md *ctx, struct pkt *p, __u32 gen,
 tracked:
 	ct_seen(&k, ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 translate:
+	flow_counted_by_conn(ct, t.tcp_flags, in_slot);
 	/* Routing found no network for the original destination; only a
 	 * hairpin (a new destination) can lead back into one. */
 	vid = ct->to_daddr == t.daddr ? 0 : route_vid(gen, ct->to_daddr);
@@ -485,6 +486,7 @@ tracked:
 		return -XDPNET_DROP_TTL_EXCEEDED; /* before it is counted or rewritten */
 	ct_seen(&k, ct, &t, bpf_ntohs(ip->tot_len), now, gen);
 translate:
+	flow_counted_by_conn(ct, t.tcp_flags, XDPNET_SLOT_NONE);
 	/* Inbound, a connection's new destination is always a VM of its own
 	 * network (forwards point inside their network's subnet): no route lookup. */
 	vid = ct->vid;

@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_timer */
 
-#define XDPNET_ABI_VERSION 7
+#define XDPNET_ABI_VERSION 8
 
 /* Sizing. Port slots are small dense indices the loader assigns to ports;
  * they index the per-port arrays (config, stats, MAC counts). */
@@ -240,9 +240,16 @@ struct xdpnet_ct {
 	 * neighbour's MAC as last looked up, valid while nh_tag is
 	 * xdpnet_ct_nh_tag of the datapath's version (FDB version << 1 |
 	 * generation; a neighbour change bumps the FDB version) and for
-	 * XDPNET_CT_NH_TTL (units of 2^20 ns) after nh_stamp. nh_tag 0:
-	 * nothing cached. */
-	__u32 nh_stamp;
+	 * XDPNET_CT_NH_TTL units of XDPNET_CT_NH_SHIFT after nh_stamp (the
+	 * clock's low 16 bits in those units: they wrap every ~18 minutes,
+	 * and the tag must match too). nh_tag 0: nothing cached. */
+	__u16 nh_stamp;
+	/* This direction as a flow (policy telemetry.flows): a translated
+	 * packet is counted here, not in the flow table. The OR of its TCP
+	 * flags, and the VM's port: where a VM-side half's packets arrive
+	 * (XDPNET_SLOT_NONE on uplink-side halves). */
+	__u8 tcp_flags;
+	__u8 port;
 	__u8 nh_mac[6];
 	__u16 nh_tag;
 };
@@ -280,7 +287,8 @@ static inline struct xdpnet_ct_key xdpnet_ct_peer_of(const struct xdpnet_ct_key 
 }
 #endif
 
-#define XDPNET_CT_NH_TTL 954 /* 2^20 ns units: about one second */
+#define XDPNET_CT_NH_SHIFT 24 /* nh_stamp's unit: 2^24 ns, about 17 ms */
+#define XDPNET_CT_NH_TTL 60   /* in those units: about one second */
 
 /* IPv4 fragments through the NAT: only the first fragment carries the ports.
  * Its (source, destination, protocol, IP id) is remembered with the
@@ -683,9 +691,14 @@ struct xdpnet_flow_cpu {
 	__u32 cur;       /* slot index + 1; 0: none */
 	__u32 serial;    /* the last serial handed out on this CPU */
 	__u32 drop;      /* the current packet's drop reason (for capture) */
-	__u32 pad;
+	__u32 pend;      /* a deferred packet's first pair + 1 (0: none): its slot
+			    is found when a stage records on it or the packet
+			    leaves, unless its connection counts it (nat.h) */
 	struct xdpnet_flow_key key; /* the current packet's, as it is built (not
 				       on the stack: the ingress frame is full) */
+	__u64 hash;      /* a deferred packet's: the key's hash, */
+	__u64 meta;      /* FLOW_META (flow.h), */
+	__u64 now;       /* and the datapath clock it arrived at */
 };
 
 /*
@@ -961,7 +974,7 @@ XDPNET_STATIC_ASSERT(XDPNET_FLOW_PAGE_SLOTS * sizeof(struct xdpnet_flow) == 4096
 		     (1 << XDPNET_FLOW_BITS_MIN) >= XDPNET_FLOW_PAGE_SLOTS,
 		     "a key's two pairs share a page of its region");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_event) == 136, "flow event is 136 bytes");
-XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_cpu) == 56, "flow cpu is 56 bytes");
+XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_flow_cpu) == 80, "flow cpu is 80 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_cfg) == 16, "capture cfg is 16 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_hdr) == 24, "capture header is 24 bytes");
 XDPNET_STATIC_ASSERT(sizeof(struct xdpnet_capture_rate) == 16, "capture rate is 16 bytes");

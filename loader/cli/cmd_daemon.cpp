@@ -150,6 +150,9 @@ class FlowExporter {
         });
         for (auto& d : round.finish(force))
             due.push_back(d);
+        // Translated connections: counted in their halves, not in the table.
+        for (auto& d : conn_export_.round(conn_flows(inst), dp_now, timeouts_, force))
+            due.push_back(d);
 
         const auto by_slot = ports_by_slot(inst);
         std::vector<telemetry::FlowRecord> recs;
@@ -175,6 +178,7 @@ class FlowExporter {
     telemetry::FlowTimeouts timeouts_;
     std::string fingerprint_;
     std::unique_ptr<FlowTable> table_;
+    telemetry::ConnFlowExport conn_export_;
     std::unique_ptr<telemetry::IpfixSink> ipfix_;
     std::unique_ptr<telemetry::JsonlSink> jsonl_;
     bool running_ = false;

@@ -141,7 +141,7 @@ std::vector<Row> read_rows(const Instance& inst, const FlowTable& table, const O
     const int64_t offset = int64_t(unix_now_ns()) - int64_t(dp_now);
     const auto by_slot = ports_by_slot(inst);
     std::vector<Row> rows;
-    for (const auto& f : telemetry::merge_flows(table.slots(), table.size(), dp_now)) {
+    for (const auto& f : telemetry::merge_flows(table.slots(), table.size(), dp_now, conn_flows(inst))) {
         Row r{f, telemetry::to_record(f, by_slot, offset)};
         if (wanted(r, o, proto))
             rows.push_back(std::move(r));

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "datapath/error.h"
@@ -100,6 +101,30 @@ uint64_t unix_now_ns() {
     struct timespec ts;
     ::clock_gettime(CLOCK_REALTIME, &ts);
     return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+std::vector<struct xdpnet_flow> conn_flows(const Instance& inst) {
+    std::vector<struct xdpnet_flow> out;
+    const auto rows = inst.connections();
+    if (rows.empty())
+        return out;
+    std::map<std::string, const CtRow*> by_key;
+    auto key_str = [](const struct xdpnet_ct_key& k) {
+        return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
+    };
+    for (const auto& r : rows)
+        by_key[key_str(r.key)] = &r;
+    std::map<uint16_t, uint8_t> uplink_of; // vid -> the uplink's slot
+    for (const auto& [vid, n] : inst.networks())
+        if (n.nat)
+            uplink_of[vid] = uint8_t(n.nat->uplink_slot);
+    for (const auto& r : rows) {
+        auto peer = by_key.find(key_str(xdpnet_ct_peer_of(r.key, r.entry)));
+        auto up = uplink_of.find(r.entry.vid);
+        out.push_back(telemetry::conn_flow(r.key, r.entry, peer == by_key.end() ? nullptr : &peer->second->entry,
+                                           up == uplink_of.end() ? uint8_t(XDPNET_SLOT_NONE) : up->second));
+    }
+    return out;
 }
 
 std::vector<telemetry::PortInfo> ports_by_slot(const Instance& inst) {

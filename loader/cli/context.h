@@ -65,6 +65,10 @@ uint64_t unix_now_ns();
 /// The live ports by slot, as flow records name them (unused slots: "", 0).
 std::vector<telemetry::PortInfo> ports_by_slot(const Instance& inst);
 
+/// Translated connections' flows, one per connection half (telemetry::conn_flow):
+/// the datapath counts their packets in the halves, not in the flow table.
+std::vector<struct xdpnet_flow> conn_flows(const Instance& inst);
+
 /// Prints JSON (pretty) to stdout.
 void print_json(const nlohmann::json& j);
 

@@ -69,6 +69,47 @@ uint64_t flow_last_ns(uint32_t last, uint64_t now_ns) {
     return (now_units - behind) << XDPNET_FLOW_TIME_SHIFT;
 }
 
+struct xdpnet_flow conn_flow(const struct xdpnet_ct_key& k, const struct xdpnet_ct& v,
+                             const struct xdpnet_ct* peer, uint8_t uplink_slot) {
+    struct xdpnet_flow f {};
+    auto mapped = [](uint8_t* a, __be32 addr) {
+        a[10] = a[11] = 0xff;
+        std::memcpy(a + 12, &addr, 4);
+    };
+    mapped(f.key.saddr, k.saddr);
+    mapped(f.key.daddr, k.daddr);
+    f.key.proto = k.proto;
+    if (k.proto == IPPROTO_ICMP) {
+        // echo request (the originator's half) or reply: type, code as dport
+        const uint8_t tc[2] = {uint8_t((v.flags & XDPNET_CT_ORIGINAL) ? 8 : 0), 0};
+        std::memcpy(&f.key.dport, tc, 2);
+    } else {
+        f.key.sport = k.sport;
+        f.key.dport = k.dport;
+    }
+    const bool vm_side = k.side == XDPNET_SIDE_VM;
+    f.key.in_slot = vm_side ? v.port : uplink_slot;
+    f.key.vid = vm_side ? v.vid : 0;
+    f.packets = v.packets;
+    f.bytes = v.bytes;
+    f.last = uint32_t(v.last_seen_ns >> XDPNET_FLOW_TIME_SHIFT);
+    f.tcp_flags = v.tcp_flags;
+    if (v.packets) {
+        f.flags = XDPNET_FLOW_FORWARDED | XDPNET_FLOW_NAT;
+        // out of the uplink, or delivered to the VM of the other half
+        f.out_slot = (v.flags & XDPNET_CT_PEER_UPLINK) && vm_side ? uplink_slot
+                     : peer                                    ? peer->port
+                                                               : uint8_t(XDPNET_SLOT_NONE);
+    }
+    f.first_ns = uint64_t(v.created_s) * kNsPerSec;
+    f.serial = v.created_s + 1;
+    f.nat_saddr = v.to_saddr;
+    f.nat_daddr = v.to_daddr;
+    f.nat_sport = v.to_sport;
+    f.nat_dport = v.to_dport;
+    return f;
+}
+
 FlowFill flow_fill(const struct xdpnet_flow* slots, size_t n) {
     FlowFill f{0, n};
     for (size_t i = 0; i < n; i++)
@@ -77,7 +118,8 @@ FlowFill flow_fill(const struct xdpnet_flow* slots, size_t n) {
     return f;
 }
 
-std::vector<DpFlow> merge_flows(const struct xdpnet_flow* slots, size_t n, uint64_t now_ns) {
+std::vector<DpFlow> merge_flows(const struct xdpnet_flow* slots, size_t n, uint64_t now_ns,
+                                const std::vector<struct xdpnet_flow>& extra) {
     std::unordered_map<std::string_view, size_t> at;
     std::vector<struct xdpnet_flow> copies;
     std::vector<DpFlow> out;
@@ -89,6 +131,9 @@ std::vector<DpFlow> merge_flows(const struct xdpnet_flow* slots, size_t n, uint6
         if (!read_slot(&slots[i], &copies.back()) || !copies.back().packets)
             copies.pop_back();
     }
+    for (const auto& f : extra)
+        if (f.packets)
+            copies.push_back(f);
     for (const auto& f : copies) {
         auto [it, fresh] = at.try_emplace(key_bytes(f.key), out.size());
         if (fresh)
@@ -256,6 +301,45 @@ FlowRecord to_record(const DpFlow& d, const std::vector<PortInfo>& by_slot, int6
     r.drop_reason = d.drop_reason;
     r.end = d.end;
     return r;
+}
+
+std::vector<DpFlow> ConnFlowExport::round(const std::vector<struct xdpnet_flow>& halves, uint64_t now_ns,
+                                          const FlowTimeouts& t, bool force) {
+    rounds_++;
+    for (const auto& f : halves) {
+        if (!f.packets)
+            continue;
+        std::string id(key_bytes(f.key));
+        id.append(reinterpret_cast<const char*>(&f.serial), sizeof(f.serial));
+        Entry& e = by_id_[id];
+        e.f = f;
+        e.round = rounds_;
+    }
+    std::vector<struct xdpnet_flow> slots;
+    std::vector<struct xdpnet_flow_exp> marks;
+    std::vector<Entry*> entries;
+    slots.reserve(by_id_.size());
+    marks.reserve(by_id_.size());
+    entries.reserve(by_id_.size());
+    for (auto& [id, e] : by_id_) {
+        slots.push_back(e.f);
+        marks.push_back(e.mark);
+        entries.push_back(&e);
+    }
+    FlowExport fe(slots.data(), marks.data(), slots.size(), now_ns, t);
+    fe.scan();
+    auto due = fe.finish(force);
+    for (size_t i = 0; i < entries.size(); i++)
+        entries[i]->mark = marks[i];
+    // A half no longer in the table whose counts are all reported is done.
+    for (auto it = by_id_.begin(); it != by_id_.end();) {
+        const Entry& e = it->second;
+        if (e.round != rounds_ && e.mark.serial == e.f.serial && e.mark.packets >= e.f.packets)
+            it = by_id_.erase(it);
+        else
+            ++it;
+    }
+    return due;
 }
 
 } // namespace xdpnet::telemetry

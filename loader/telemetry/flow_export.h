@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "telemetry/flow.h"
@@ -54,7 +55,21 @@ uint64_t flow_last_ns(uint32_t last, uint64_t now_ns);
 
 /// The table's flows merged by key, cumulative since each took its slots
 /// (what `xdpnet flows` shows). Order: bytes, largest first.
-std::vector<DpFlow> merge_flows(const struct xdpnet_flow* slots, size_t n, uint64_t now_ns);
+/// extra: flows from elsewhere (conn_flow), merged in as if slots.
+std::vector<DpFlow> merge_flows(const struct xdpnet_flow* slots, size_t n, uint64_t now_ns,
+                                const std::vector<struct xdpnet_flow>& extra = {});
+
+/// A translated connection's half as a flow-table slot would hold it: the
+/// datapath counts a translated packet in its connection's half (abi.h:
+/// xdpnet_ct), never in the flow table. k/v: the half; peer: the other
+/// half, if present (for the port a delivering half's packets leave by);
+/// uplink_slot: the uplink of the half's network. The key is the tuple the
+/// half's packets arrive with, on the VM's port and VLAN or on the uplink's
+/// (VLAN 0); ICMP echo keeps the flow table's form (type and code as the
+/// destination port, source port 0). serial: created_s + 1, one per life of
+/// the key. A half that has counted nothing gives packets 0.
+struct xdpnet_flow conn_flow(const struct xdpnet_ct_key& k, const struct xdpnet_ct& v,
+                             const struct xdpnet_ct* peer, uint8_t uplink_slot);
 
 /// Slots in use and capacity.
 struct FlowFill {
@@ -112,6 +127,30 @@ class FlowExport {
     uint64_t now_;
     FlowTimeouts t_;
     std::vector<Seen> seen_;
+};
+
+/// The export of translated connections' flows (conn_flow, one per half),
+/// which the flow table never holds: FlowExport's rules over the halves as
+/// read each round, with the marks kept here, by key and serial. A half gone
+/// from the connection table (expired, flushed) is reported from its last
+/// reading once due, then forgotten. The marks live in this process only: a
+/// restarted daemon reports live connections' counts from their start again.
+class ConnFlowExport {
+  public:
+    /// One round over the halves as read now: the records due, marks moved.
+    std::vector<DpFlow> round(const std::vector<struct xdpnet_flow>& halves, uint64_t now_ns,
+                              const FlowTimeouts& t, bool force);
+    /// Halves it keeps marks for.
+    size_t tracked() const { return by_id_.size(); }
+
+  private:
+    struct Entry {
+        struct xdpnet_flow f {};
+        struct xdpnet_flow_exp mark {};
+        uint64_t round = 0; // the last round that read it
+    };
+    std::unordered_map<std::string, Entry> by_id_; // key and serial
+    uint64_t rounds_ = 0;
 };
 
 } // namespace xdpnet::telemetry

@@ -1119,7 +1119,7 @@ struct FlowNat : ::testing::Test {
 
 } // namespace
 
-TEST_F(FlowNat, AMasqueradedFlowAndItsReplyRecordTheirTranslations)
+TEST_F(FlowNat, AMasqueradedFlowAndItsReplyAreCountedByTheirConnection)
 {
 	// 5353 is outside the port range: the connection picks a port.
 	const Bytes out = out_frame(5353);
@@ -1128,18 +1128,27 @@ TEST_F(FlowNat, AMasqueradedFlowAndItsReplyRecordTheirTranslations)
 	Snapshot s1 = dp.snapshot();
 	ASSERT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_NAT_NEW), 1);
-	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 1);
+	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 0) << "counted by the connection, not in the flow table";
 	EXPECT_EQ(delta(s0, s1, kUp, XDPNET_CTR_TX_UNICAST), 1);
-	auto o = ct_get(K(XDPNET_SIDE_VM, kUdp, kVmA, kRemote, 5353, 53));
+	const xdpnet_ct_key ok = K(XDPNET_SIDE_VM, kUdp, kVmA, kRemote, 5353, 53);
+	auto o = ct_get(ok);
 	ASSERT_TRUE(o) << "the connection";
 	const uint16_t n = ntohs(o->to_sport);
 	EXPECT_GE(n, kLo);
 	EXPECT_LE(n, kHi);
 	EXPECT_EQ(o->to_saddr, htonl(kU));
+	EXPECT_EQ(o->packets, 1u);
+	EXPECT_EQ(o->bytes, ip_bytes(out));
+	EXPECT_EQ(unsigned(o->port), unsigned(kV1)) << "the VM's port";
+	EXPECT_EQ(unsigned(o->tcp_flags), 0u);
 
 	// The same flow again (the connection exists now).
 	const Bytes out2 = out_frame(5353, 40);
 	ASSERT_EQ(run(v1_if, out2).retval, uint32_t(XDP_REDIRECT));
+	o = ct_get(ok);
+	ASSERT_TRUE(o);
+	EXPECT_EQ(o->packets, 2u);
+	EXPECT_EQ(o->bytes, ip_bytes(out) + ip_bytes(out2));
 
 	// The reply on the uplink, to the chosen port.
 	const Bytes rep = reply_frame(n);
@@ -1148,89 +1157,45 @@ TEST_F(FlowNat, AMasqueradedFlowAndItsReplyRecordTheirTranslations)
 	Snapshot s3 = dp.snapshot();
 	ASSERT_EQ(r.retval, uint32_t(XDP_REDIRECT));
 	EXPECT_EQ(delta(s2, s3, kUp, XDPNET_CTR_NAT_IN), 1);
-	EXPECT_EQ(delta(s2, s3, kUp, XDPNET_CTR_FLOW_NEW), 1) << "the reply is a flow of the uplink";
+	EXPECT_EQ(delta(s2, s3, kUp, XDPNET_CTR_FLOW_NEW), 0);
 	EXPECT_EQ(delta(s2, s3, kV1, XDPNET_CTR_FLOW_NEW), 0);
 	EXPECT_EQ(delta(s2, s3, kV1, XDPNET_CTR_TX_UNICAST), 1);
+	auto rh = ct_get(K(XDPNET_SIDE_UPLINK, kUdp, kRemote, kU, 53, n));
+	ASSERT_TRUE(rh) << "the reply half";
+	EXPECT_EQ(rh->packets, 1u);
+	EXPECT_EQ(rh->bytes, ip_bytes(rep));
+	EXPECT_EQ(unsigned(rh->port), unsigned(XDPNET_SLOT_NONE)) << "an uplink-side half";
 
-	auto t = flow_table(dp);
-	const xdpnet_flow_key ko = flow_key4(kVmA, kRemote, kUdp, 5353, 53, kV1, 30);
-	const xdpnet_flow_key kr = flow_key4(kRemote, kU, kUdp, 53, n, kUp, 0);
-	const int64_t io = slot_of(t, ko), ir = slot_of(t, kr);
-	ASSERT_GE(io, 0);
-	ASSERT_GE(ir, 0);
-	expect_only(t, {io, ir});
-
-	xdpnet_flow wo = F(ko, 2, ip_bytes(out) + ip_bytes(out2), XDPNET_FLOW_FORWARDED | XDPNET_FLOW_NAT, kUp);
-	wo.nat_saddr = htonl(kU);
-	wo.nat_sport = htons(n);
-	wo.nat_daddr = htonl(kRemote);
-	wo.nat_dport = htons(53);
-	wo.first_ns = t[io].first_ns;
-	wo.last = t[io].last;
-	wo.serial = 1;
-	expect_flow(t[io], wo, "out: the original tuple, the masquerade in nat_*");
-
-	xdpnet_flow wr = F(kr, 1, ip_bytes(rep), XDPNET_FLOW_FORWARDED | XDPNET_FLOW_NAT, kV1);
-	wr.nat_saddr = htonl(kRemote);
-	wr.nat_sport = htons(53);
-	wr.nat_daddr = htonl(kVmA);
-	wr.nat_dport = htons(5353);
-	wr.first_ns = t[ir].first_ns;
-	wr.last = t[ir].last;
-	wr.serial = 2;
-	expect_flow(t[ir], wr, "in: the uplink's flow (vid 0), the reverse translation");
+	expect_table_zero(flow_table(dp));
 }
 
-TEST_F(FlowNat, ANewConnectionRenewsTheRecordedTranslation)
+TEST_F(FlowNat, TcpHalvesCollectTheirFlagsAndARepliedDnatLearnsTheVmPort)
 {
-	ASSERT_EQ(run(v1_if, out_frame(5353)).retval, uint32_t(XDP_REDIRECT));
-	const xdpnet_ct_key ok = K(XDPNET_SIDE_VM, kUdp, kVmA, kRemote, 5353, 53);
+	// A masqueraded TCP connection: SYN out, SYN+ACK back, ACK out.
+	auto seg_out = [&](uint8_t flags) {
+		return eth_ipv4(kR30, M(10), ipv4_packet(kVmA, kRemote, kTcp, tcp_l4(40000, 443, flags)));
+	};
+	ASSERT_EQ(run(v1_if, seg_out(kTcpSyn)).retval, uint32_t(XDP_REDIRECT));
+	const xdpnet_ct_key ok = K(XDPNET_SIDE_VM, kTcp, kVmA, kRemote, 40000, 443);
 	auto o = ct_get(ok);
 	ASSERT_TRUE(o);
-	const uint16_t n1 = ntohs(o->to_sport);
-	const xdpnet_flow_key ko = flow_key4(kVmA, kRemote, kUdp, 5353, 53, kV1, 30);
-	auto t = flow_table(dp);
-	int64_t io = slot_of(t, ko);
-	ASSERT_GE(io, 0);
-	EXPECT_EQ(ntohs(t[io].nat_sport), n1);
-
-	// The connection expires (both halves idle past the timeout); the next
-	// packet makes a new one, whose port is recorded on the same flow.
-	const xdpnet_ct_key rk = K(XDPNET_SIDE_UPLINK, kUdp, kRemote, kU, 53, n1);
-	for (auto &k : {ok, rk}) {
-		auto c = ct_get(k);
-		ASSERT_TRUE(c);
-		c->last_seen_ns = coarse_now() - (kTimeout + 5) * kSec;
-		ASSERT_EQ(bpf_map_update_elem(dp.mfd(dp.skel->maps.xdpnet_ct), &k, &*c, BPF_EXIST), 0);
-	}
-	// Mark the recorded port so a renewal shows even if the new port equals the old.
-	xdpnet_flow marked = t[io];
-	marked.nat_sport = htons(1);
-	flow_put(dp, uint32_t(io), marked);
-	Snapshot s0 = dp.snapshot();
-	ASSERT_EQ(run(v1_if, out_frame(5353)).retval, uint32_t(XDP_REDIRECT));
-	Snapshot s1 = dp.snapshot();
-	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_NAT_NEW), 1) << "a new connection";
-	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 0) << "the same flow";
+	const uint16_t n = ntohs(o->to_sport);
+	const Bytes synack = eth_ipv4(up_mac, kNhMac,
+				      ipv4_packet(kRemote, kU, kTcp, tcp_l4(443, n, kTcpSyn | kTcpAck)));
+	ASSERT_EQ(run(up_if, synack).retval, uint32_t(XDP_REDIRECT));
+	ASSERT_EQ(run(v1_if, seg_out(kTcpAck)).retval, uint32_t(XDP_REDIRECT));
 	o = ct_get(ok);
-	ASSERT_TRUE(o);
-	const uint16_t n2 = ntohs(o->to_sport);
-	t = flow_table(dp);
-	io = slot_of(t, ko);
-	ASSERT_GE(io, 0);
-	EXPECT_EQ(t[io].packets, 2u);
-	EXPECT_EQ(ntohs(t[io].nat_sport), n2) << "the new connection's port (first was " << n1 << ")";
-	EXPECT_EQ(t[io].nat_saddr, htonl(kU));
-
-	// A packet of the now established connection leaves the record alone.
-	marked = t[io];
-	ASSERT_EQ(run(v1_if, out_frame(5353)).retval, uint32_t(XDP_REDIRECT));
-	t = flow_table(dp);
-	EXPECT_EQ(ntohs(t[io].nat_sport), n2);
-	EXPECT_EQ(t[io].packets, 3u);
+	auto rh = ct_get(K(XDPNET_SIDE_UPLINK, kTcp, kRemote, kU, 443, n));
+	ASSERT_TRUE(o && rh);
+	EXPECT_EQ(unsigned(o->tcp_flags), unsigned(kTcpSyn | kTcpAck)) << "the OR of the VM's segments";
+	EXPECT_EQ(unsigned(rh->tcp_flags), unsigned(kTcpSyn | kTcpAck));
+	EXPECT_EQ(o->packets, 2u);
+	EXPECT_EQ(rh->packets, 1u);
+	EXPECT_EQ(unsigned(o->state), unsigned(XDPNET_CT_TCP_ESTABLISHED));
+	expect_table_zero(flow_table(dp));
 }
 
-TEST_F(FlowNat, APacketForTheSlowPathRecordsItsTranslation)
+TEST_F(FlowNat, APacketForTheSlowPathIsCountedByItsConnection)
 {
 	// 203.0.113.99: on the uplink's link, its neighbour never resolved. XDP
 	// makes the connection and passes the packet up; tc (xdpnet_nat_slow)
@@ -1243,25 +1208,13 @@ TEST_F(FlowNat, APacketForTheSlowPathRecordsItsTranslation)
 	ASSERT_EQ(r.retval, uint32_t(XDP_PASS));
 	ASSERT_EQ(delta(s0, s1, kV1, XDPNET_CTR_NAT_SLOW), 1) << "the slow path";
 	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_NAT_NEW), 1);
-	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 1);
+	EXPECT_EQ(delta(s0, s1, kV1, XDPNET_CTR_FLOW_NEW), 0);
 	auto o = ct_get(K(XDPNET_SIDE_VM, kUdp, kVmA, kNoNeigh, 5353, 53));
 	ASSERT_TRUE(o) << "the connection tc translates with";
 	EXPECT_EQ(o->to_saddr, htonl(kU));
-
-	auto t = flow_table(dp);
-	const xdpnet_flow_key k = flow_key4(kVmA, kNoNeigh, kUdp, 5353, 53, kV1, 30);
-	const int64_t i = slot_of(t, k);
-	ASSERT_GE(i, 0);
-	expect_only(t, {i});
-	xdpnet_flow w = F(k, 1, ip_bytes(f), XDPNET_FLOW_FORWARDED | XDPNET_FLOW_NAT, kUp);
-	w.nat_saddr = htonl(kU);
-	w.nat_sport = o->to_sport;
-	w.nat_daddr = htonl(kNoNeigh);
-	w.nat_dport = htons(53);
-	w.first_ns = t[i].first_ns;
-	w.last = t[i].last;
-	w.serial = 1;
-	expect_flow(t[i], w, "sent on by tc, translated with the connection XDP made");
+	EXPECT_EQ(o->packets, 1u);
+	EXPECT_EQ(unsigned(o->port), unsigned(kV1));
+	expect_table_zero(flow_table(dp));
 }
 
 TEST_F(FlowNat, TooBigForTheUplinkIsNotedAsAFragNeededDrop)

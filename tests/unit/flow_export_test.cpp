@@ -5,6 +5,7 @@
 // model of the datapath (bpf/lib/flow.h: per-CPU slot pairs, takeovers, the
 // ring buffer) driven at random: every packet of every flow life is reported
 // exactly once, and never more than it has.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -1131,6 +1132,191 @@ TEST(FlowExportProperty, EveryPacketOfEveryFlowLifeOnce) {
             if (HasFailure())
                 return;
         }
+}
+
+} // namespace
+} // namespace xdpnet::telemetry
+
+namespace xdpnet::telemetry {
+namespace {
+
+// A masqueraded connection: VM 10.0.30.10:5353 -> 198.51.100.7:53 (UDP) on
+// VLAN 30 through port 4, out of the uplink (slot 7) as 203.0.113.1:20001.
+constexpr uint32_t kVm = 0x0a001e0a, kRem = 0xc6336407, kUp = 0xcb007101;
+
+struct CtPair {
+    xdpnet_ct_key ok{}, rk{};
+    xdpnet_ct ov{}, rv{};
+};
+
+CtPair snat_pair(uint8_t proto) {
+    CtPair p;
+    p.ok.saddr = htonl(kVm);
+    p.ok.daddr = htonl(kRem);
+    p.ok.sport = htons(5353);
+    p.ok.dport = htons(53);
+    p.ok.proto = proto;
+    p.ok.side = XDPNET_SIDE_VM;
+    p.ov.to_saddr = htonl(kUp);
+    p.ov.to_daddr = htonl(kRem);
+    p.ov.to_sport = htons(20001);
+    p.ov.to_dport = htons(53);
+    p.ov.flags = XDPNET_CT_ORIGINAL | XDPNET_CT_SNAT | XDPNET_CT_PEER_UPLINK;
+    p.ov.vid = 30;
+    p.ov.packets = 2;
+    p.ov.bytes = 100;
+    p.ov.last_seen_ns = 5 * kNsPerSec;
+    p.ov.created_s = 3;
+    p.ov.port = 4;
+    p.rk = xdpnet_ct_peer_of(p.ok, p.ov);
+    p.rv.to_saddr = htonl(kRem);
+    p.rv.to_daddr = htonl(kVm);
+    p.rv.to_sport = htons(53);
+    p.rv.to_dport = htons(5353);
+    p.rv.flags = XDPNET_CT_SNAT;
+    p.rv.vid = 30;
+    p.rv.packets = 1;
+    p.rv.bytes = 60;
+    p.rv.last_seen_ns = 6 * kNsPerSec;
+    p.rv.created_s = 3;
+    p.rv.port = XDPNET_SLOT_NONE;
+    return p;
+}
+
+std::vector<uint8_t> mapped(uint32_t a) {
+    std::vector<uint8_t> v(16, 0);
+    v[10] = v[11] = 0xff;
+    const uint32_t n = htonl(a);
+    std::memcpy(v.data() + 12, &n, 4);
+    return v;
+}
+
+std::vector<uint8_t> bytes16(const uint8_t* a) { return std::vector<uint8_t>(a, a + 16); }
+
+TEST(ConnFlow, TheVmSideHalfIsTheVmsFlowOutOfTheUplink) {
+    const CtPair p = snat_pair(IPPROTO_UDP);
+    const xdpnet_flow f = conn_flow(p.ok, p.ov, &p.rv, 7);
+    EXPECT_EQ(bytes16(f.key.saddr), mapped(kVm));
+    EXPECT_EQ(bytes16(f.key.daddr), mapped(kRem));
+    EXPECT_EQ(ntohs(f.key.sport), 5353);
+    EXPECT_EQ(ntohs(f.key.dport), 53);
+    EXPECT_EQ(f.key.proto, IPPROTO_UDP);
+    EXPECT_EQ(f.key.in_slot, 4) << "the VM's port";
+    EXPECT_EQ(f.key.vid, 30);
+    EXPECT_EQ(f.packets, 2u);
+    EXPECT_EQ(f.bytes, 100u);
+    EXPECT_EQ(f.last, uint32_t((5 * kNsPerSec) >> XDPNET_FLOW_TIME_SHIFT));
+    EXPECT_EQ(f.flags, XDPNET_FLOW_FORWARDED | XDPNET_FLOW_NAT);
+    EXPECT_EQ(f.out_slot, 7) << "out of the uplink";
+    EXPECT_EQ(f.first_ns, 3 * kNsPerSec);
+    EXPECT_EQ(f.serial, 4u) << "one per life of the key, never 0";
+    EXPECT_EQ(f.nat_saddr, htonl(kUp));
+    EXPECT_EQ(ntohs(f.nat_sport), 20001);
+    EXPECT_EQ(f.nat_daddr, htonl(kRem));
+    EXPECT_EQ(ntohs(f.nat_dport), 53);
+}
+
+TEST(ConnFlow, TheUplinkSideHalfIsTheUplinksFlowToTheVmsPort) {
+    const CtPair p = snat_pair(IPPROTO_UDP);
+    const xdpnet_flow f = conn_flow(p.rk, p.rv, &p.ov, 7);
+    EXPECT_EQ(bytes16(f.key.saddr), mapped(kRem));
+    EXPECT_EQ(bytes16(f.key.daddr), mapped(kUp));
+    EXPECT_EQ(ntohs(f.key.sport), 53);
+    EXPECT_EQ(ntohs(f.key.dport), 20001);
+    EXPECT_EQ(f.key.in_slot, 7) << "the uplink";
+    EXPECT_EQ(f.key.vid, 0) << "as the flow table keys the uplink's flows";
+    EXPECT_EQ(f.out_slot, 4) << "the port of the other half's VM";
+    EXPECT_EQ(ntohl(f.nat_daddr), kVm);
+    // Without its peer, the port it leaves by is not known.
+    EXPECT_EQ(conn_flow(p.rk, p.rv, nullptr, 7).out_slot, XDPNET_SLOT_NONE);
+}
+
+TEST(ConnFlow, IcmpEchoIsKeyedByTypeAndCodeAsTheFlowTableDoes) {
+    CtPair p = snat_pair(IPPROTO_ICMP);
+    p.ok.sport = htons(77); // the echo identifier
+    p.ok.dport = 0;
+    const xdpnet_flow req = conn_flow(p.ok, p.ov, &p.rv, 7);
+    const uint8_t want_req[2] = {8, 0}, want_rep[2] = {0, 0};
+    EXPECT_EQ(req.key.sport, 0);
+    EXPECT_EQ(std::memcmp(&req.key.dport, want_req, 2), 0) << "echo request";
+    const xdpnet_flow rep = conn_flow(p.rk, p.rv, &p.ov, 7);
+    EXPECT_EQ(rep.key.sport, 0);
+    EXPECT_EQ(std::memcmp(&rep.key.dport, want_rep, 2), 0) << "echo reply";
+}
+
+TEST(ConnFlow, MergedWithTheTableAndAnUnusedHalfLeftOut) {
+    CtPair p = snat_pair(IPPROTO_UDP);
+    std::vector<xdpnet_flow> table(4);
+    // The same tuple in the flow table (its packets before the connection: a drop).
+    table[1] = conn_flow(p.ok, p.ov, nullptr, 7);
+    table[1].packets = 1;
+    table[1].bytes = 40;
+    table[1].flags = XDPNET_FLOW_DROPPED;
+    table[1].serial = 9;
+    p.rv.packets = 0; // a reply half that saw nothing yet
+    const std::vector<xdpnet_flow> extra = {conn_flow(p.ok, p.ov, &p.rv, 7), conn_flow(p.rk, p.rv, &p.ov, 7)};
+    const auto m = merge_flows(table.data(), table.size(), 10 * kNsPerSec, extra);
+    ASSERT_EQ(m.size(), 1u) << "one flow; the half that counted nothing is not one";
+    EXPECT_EQ(m[0].packets, 3u);
+    EXPECT_EQ(m[0].bytes, 140u);
+    EXPECT_EQ(m[0].slots, 2u);
+    EXPECT_EQ(m[0].flags, XDPNET_FLOW_FORWARDED | XDPNET_FLOW_NAT | XDPNET_FLOW_DROPPED);
+}
+
+TEST(ConnFlowExport, ReportsWhatIsNewOnceAndAGoneHalfFromItsLastReading) {
+    FlowTimeouts t;
+    t.idle_ns = 30 * kNsPerSec;
+    t.active_ns = 60 * kNsPerSec;
+    ConnFlowExport ex;
+    CtPair p = snat_pair(IPPROTO_UDP);
+    auto halves = [&]() {
+        return std::vector<xdpnet_flow>{conn_flow(p.ok, p.ov, &p.rv, 7), conn_flow(p.rk, p.rv, &p.ov, 7)};
+    };
+    // Active, seen at 5 and 6 s: nothing due at 10 s.
+    EXPECT_TRUE(ex.round(halves(), 10 * kNsPerSec, t, false).empty());
+    EXPECT_EQ(ex.tracked(), 2u);
+    // Still busy past the active timeout (since the start, 3 s): both halves, once.
+    p.ov.last_seen_ns = p.rv.last_seen_ns = 63 * kNsPerSec;
+    auto due = ex.round(halves(), 64 * kNsPerSec, t, false);
+    ASSERT_EQ(due.size(), 2u);
+    uint64_t packets = 0;
+    for (const auto& d : due) {
+        EXPECT_EQ(d.end, EndReason::ActiveTimeout);
+        packets += d.packets;
+    }
+    EXPECT_EQ(packets, 3u);
+    EXPECT_TRUE(ex.round(halves(), 65 * kNsPerSec, t, false).empty()) << "nothing new";
+    // More on the original half, then the pair is gone from the table: its
+    // last reading is reported once idle, and the half forgotten.
+    p.ov.packets = 5;
+    p.ov.bytes = 300;
+    p.ov.last_seen_ns = 66 * kNsPerSec;
+    EXPECT_TRUE(ex.round(halves(), 67 * kNsPerSec, t, false).empty());
+    due = ex.round({}, 100 * kNsPerSec, t, false);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].packets, 3u) << "5 counted, 2 reported before";
+    EXPECT_EQ(due[0].bytes, 200u);
+    EXPECT_EQ(due[0].end, EndReason::IdleTimeout);
+    EXPECT_TRUE(ex.round({}, 101 * kNsPerSec, t, false).empty());
+    EXPECT_EQ(ex.tracked(), 0u) << "both halves done";
+}
+
+TEST(ConnFlowExport, ANewLifeOfTheSameTupleIsAFlowOfItsOwn) {
+    FlowTimeouts t;
+    ConnFlowExport ex;
+    CtPair p = snat_pair(IPPROTO_UDP);
+    auto due = ex.round({conn_flow(p.ok, p.ov, &p.rv, 7)}, 4 * kNsPerSec, t, true);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].end, EndReason::ForcedEnd);
+    // The connection expired and the tuple made a new one (a new created_s).
+    p.ov.created_s = 200;
+    p.ov.packets = 1;
+    p.ov.bytes = 50;
+    p.ov.last_seen_ns = 200 * kNsPerSec;
+    due = ex.round({conn_flow(p.ok, p.ov, &p.rv, 7)}, 201 * kNsPerSec, t, true);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].packets, 1u) << "counted from its own start, not against the old marks";
+    EXPECT_EQ(due[0].bytes, 50u);
 }
 
 } // namespace
