@@ -1193,13 +1193,18 @@ std::vector<uint8_t> mapped(uint32_t a) {
 
 std::vector<uint8_t> bytes16(const uint8_t* a) { return std::vector<uint8_t>(a, a + 16); }
 
+// The flow's key: the tuple its packets arrive with (IPv4-mapped addresses).
+void expect_tuple(const xdpnet_flow& f, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport) {
+    EXPECT_EQ(bytes16(f.key.saddr), mapped(src));
+    EXPECT_EQ(bytes16(f.key.daddr), mapped(dst));
+    EXPECT_EQ(ntohs(f.key.sport), sport);
+    EXPECT_EQ(ntohs(f.key.dport), dport);
+}
+
 TEST(ConnFlow, TheVmSideHalfIsTheVmsFlowOutOfTheUplink) {
     const CtPair p = snat_pair(IPPROTO_UDP);
     const xdpnet_flow f = conn_flow(p.ok, p.ov, &p.rv, 7);
-    EXPECT_EQ(bytes16(f.key.saddr), mapped(kVm));
-    EXPECT_EQ(bytes16(f.key.daddr), mapped(kRem));
-    EXPECT_EQ(ntohs(f.key.sport), 5353);
-    EXPECT_EQ(ntohs(f.key.dport), 53);
+    expect_tuple(f, kVm, kRem, 5353, 53);
     EXPECT_EQ(f.key.proto, IPPROTO_UDP);
     EXPECT_EQ(f.key.in_slot, 4) << "the VM's port";
     EXPECT_EQ(f.key.vid, 30);
@@ -1219,10 +1224,7 @@ TEST(ConnFlow, TheVmSideHalfIsTheVmsFlowOutOfTheUplink) {
 TEST(ConnFlow, TheUplinkSideHalfIsTheUplinksFlowToTheVmsPort) {
     const CtPair p = snat_pair(IPPROTO_UDP);
     const xdpnet_flow f = conn_flow(p.rk, p.rv, &p.ov, 7);
-    EXPECT_EQ(bytes16(f.key.saddr), mapped(kRem));
-    EXPECT_EQ(bytes16(f.key.daddr), mapped(kUp));
-    EXPECT_EQ(ntohs(f.key.sport), 53);
-    EXPECT_EQ(ntohs(f.key.dport), 20001);
+    expect_tuple(f, kRem, kUp, 53, 20001);
     EXPECT_EQ(f.key.in_slot, 7) << "the uplink";
     EXPECT_EQ(f.key.vid, 0) << "as the flow table keys the uplink's flows";
     EXPECT_EQ(f.out_slot, 4) << "the port of the other half's VM";
