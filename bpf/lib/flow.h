@@ -282,41 +282,46 @@ static __always_inline __u32 flow_begin(const struct pkt *p, const struct xdpnet
 	return ((bpf_get_smp_processor_id() << bits) | xdpnet_flow_pair(*hash, bits)) + 1;
 }
 
+/* The slot of the CPU's scratch key, whose first pair starts at idx, found
+ * (or placed, by xdpnet_flow_place) and the packet counted there: the slot
+ * + 1, or 0 (no slot). A known flow in its first pair (nearly all, until the
+ * table fills) is found inline. */
+static __always_inline __u32 flow_slot_count(const struct xdpnet_flow_cpu *fc, __u32 idx, __u64 hash,
+					     __u64 now, __u64 meta)
+{
+	struct xdpnet_flow *f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+	int r;
+
+	if (!f)
+		return 0;
+	if (!flow_key_eq(f, (const union flow_words *)&fc->key)) {
+		idx |= 1;
+		f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
+		if (!f)
+			return 0;
+		if (!flow_key_eq(f, (const union flow_words *)&fc->key)) {
+			r = xdpnet_flow_place(idx, hash, now, meta);
+			return r > 0 ? r : 0;
+		}
+	}
+	flow_count(f, meta >> 32, now, meta >> 24);
+	return idx + 1;
+}
+
 /* Accounts the frame to its flow and makes it the CPU's current flow. Sets
- * p->flow (0: not accounted: accounting off, not IP, or no slot). A known
- * flow in its first pair (nearly all, until the table fills) is found
- * inline; the rest is xdpnet_flow_place's. */
+ * p->flow (0: not accounted: accounting off, not IP, or no slot). */
 static __always_inline void flow_account(struct pkt *p, const struct xdpnet_config *cfg,
 					 __u32 in_slot, __u64 now)
 {
 	struct xdpnet_flow_cpu *fc;
-	struct xdpnet_flow *f;
 	__u64 hash, meta;
-	__u32 idx;
-	int r;
+	__u32 first;
 
 	p->flow = 0;
-	idx = flow_begin(p, cfg, in_slot, &fc, &hash, &meta);
-	if (!idx || !fc)
+	first = flow_begin(p, cfg, in_slot, &fc, &hash, &meta);
+	if (!first || !fc)
 		return;
-	idx--;
-	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
-	if (!f)
-		return;
-	if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
-		idx |= 1;
-		f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
-		if (!f)
-			return;
-		if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
-			r = xdpnet_flow_place(idx, hash, now, meta);
-			idx = r > 0 ? r - 1 : (__u32)-1;
-			goto current;
-		}
-	}
-	flow_count(f, meta >> 32, now, meta >> 24);
-current:
-	fc->cur = idx + 1;
+	fc->cur = flow_slot_count(fc, first - 1, hash, now, meta);
 	/* Read back from the map: the verifier then knows the same of p->flow
 	 * whichever way the slot was found, and prunes the rest of the
 	 * pipeline as one state instead of exploring it once per way. */
@@ -352,35 +357,15 @@ static __always_inline void flow_defer(struct pkt *p, const struct xdpnet_config
  * verified once. */
 __noinline int xdpnet_flow_settle(void)
 {
-	__u32 zero = 0, idx;
+	__u32 zero = 0, first;
 	struct xdpnet_flow_cpu *fc = bpf_map_lookup_elem(&xdpnet_flow_cpu, &zero);
-	struct xdpnet_flow *f;
-	__u64 meta, now;
-	int r;
 
 	if (!fc || !fc->pend)
 		return 0;
-	idx = fc->pend - 1;
+	first = fc->pend;
 	fc->pend = 0;
-	meta = fc->meta;
-	now = fc->now;
-	f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
-	if (!f)
-		return 0;
-	if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
-		idx |= 1;
-		f = bpf_map_lookup_elem(&xdpnet_flows, &idx);
-		if (!f)
-			return 0;
-		if (!flow_key_eq(f, (union flow_words *)&fc->key)) {
-			r = xdpnet_flow_place(idx, fc->hash, now, meta);
-			fc->cur = r > 0 ? r : 0;
-			return fc->cur;
-		}
-	}
-	flow_count(f, meta >> 32, now, meta >> 24);
-	fc->cur = idx + 1;
-	return idx + 1;
+	fc->cur = flow_slot_count(fc, first - 1, fc->hash, fc->now, fc->meta);
+	return fc->cur;
 }
 
 /* A translated packet is counted by its connection's half (ct: its TCP flags
