@@ -20,6 +20,13 @@ PACKAGES=(
   python3 python3-scapy python3-pytest gnuplot-nox
   prometheus nfdump tshark
 )
+# clang -target bpf does not define the host's architecture macros, so
+# glibc's <gnu/stubs.h> (reached through <linux/icmp.h> -> <linux/if.h> ->
+# <sys/socket.h>) asks for the 32-bit stubs: on amd64 they are in
+# libc6-dev-i386.
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+  PACKAGES+=(libc6-dev-i386)
+fi
 
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then
